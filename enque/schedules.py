@@ -1,0 +1,72 @@
+"""Every periodic job, declared in one place.
+
+Beat runs django-celery-beat's DatabaseScheduler, so the schedule lives in its tables;
+``install_periodic_tasks`` writes this declaration there after every ``migrate`` (and
+``manage.py serve`` start), so code stays the source of truth while admins can still pause
+a job in the admin. Jobs named with our prefix that are no longer declared are disabled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+PREFIX = "enque:"
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+
+def declared_jobs() -> list[PeriodicJob]:
+    return [
+        # Replies agents scheduled with "send later"; due time lives in the database, so a
+        # one-minute tick bounds the delay and nothing depends on long countdown tasks.
+        PeriodicJob(
+            name="send-due-scheduled-comments",
+            task="tickets.tasks.send_due_scheduled_comments",
+            every_seconds=60,
+            description="Post scheduled replies whose time has come.",
+        ),
+    ]
+
+
+def install_periodic_tasks() -> list[str]:
+    """Create or update the declared jobs in the beat tables; returns their names."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    names = []
+    for job in declared_jobs():
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=job.every_seconds, period=IntervalSchedule.SECONDS
+        )
+        name = PREFIX + job.name
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={
+                "task": job.task,
+                "interval": interval,
+                "crontab": None,
+                "description": job.description,
+            },
+        )
+        names.append(name)
+    PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(name__in=names).update(
+        enabled=False
+    )
+    return names
+
+
+def install_after_migrate(sender: object, **kwargs: object) -> None:
+    # post_migrate fires once per app; install when the beat tables' app has migrated.
+    if getattr(sender, "label", None) != "django_celery_beat":
+        return
+    using = kwargs.get("using", "default")
+    if using != "default" or not settings.CELERY_BEAT_SCHEDULER:
+        return
+    install_periodic_tasks()
