@@ -41,7 +41,9 @@ class Workflow(TenantModel):
             models.UniqueConstraint("workspace", Lower("name"), name="workflow_name_ci_unique"),
         ]
         indexes = [
-            models.Index(fields=["workspace", "trigger", "is_active"], name="workflow_ws_trigger_idx"),
+            models.Index(
+                fields=["workspace", "trigger", "is_active"], name="workflow_ws_trigger_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -194,7 +196,9 @@ class Weekday(models.IntegerChoices):
 class BusinessHoursSlot(TenantModel):
     """One opening interval on one weekday, in the schedule's time zone."""
 
-    business_hours = models.ForeignKey(BusinessHours, on_delete=models.CASCADE, related_name="slots")
+    business_hours = models.ForeignKey(
+        BusinessHours, on_delete=models.CASCADE, related_name="slots"
+    )
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     opens_at = models.TimeField()
     closes_at = models.TimeField()
@@ -209,7 +213,7 @@ class BusinessHoursSlot(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
+        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}-{self.closes_at:%H:%M}"
 
 
 class Holiday(TenantModel):

@@ -63,8 +63,7 @@ def development_secrets(path: Path) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         body = "".join(f"{key}={value}\n" for key, value in sorted(values.items()))
         path.write_text(
-            "# Generated for local development by enque/config.py. Never commit.\n"
-            + body
+            "# Generated for local development by enque/config.py. Never commit.\n" + body
         )
         path.chmod(0o600)
     return values

@@ -47,7 +47,9 @@ def charlie(workspace_b: Workspace) -> Agent:
 
 @pytest.fixture
 def customer_a(workspace_a: Workspace) -> Customer:
-    return CustomerFactory(workspace=workspace_a, email="carol@customer.test", name="Carol Customer")
+    return CustomerFactory(
+        workspace=workspace_a, email="carol@customer.test", name="Carol Customer"
+    )
 
 
 @pytest.fixture

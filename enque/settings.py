@@ -302,4 +302,3 @@ X_FRAME_OPTIONS = "DENY"
 
 # A test that needs a service it cannot reach fails instead of skipping (CI sets this).
 ENQUE_REQUIRE_SERVICES = env.bool("ENQUE_REQUIRE_SERVICES", default=False)
-

@@ -411,7 +411,7 @@ class TicketEvent(TenantModel):
 
     def __str__(self) -> str:
         if self.field:
-            return f"{self.field}: {self.old_value!r} → {self.new_value!r}"
+            return f"{self.field}: {self.old_value!r} -> {self.new_value!r}"
         return self.get_kind_display()
 
     def as_payload(self) -> dict[str, Any]:

@@ -78,9 +78,7 @@ def html_to_text(value: str) -> str:
 
 def text_to_html(value: str) -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", value.strip()) if p]
-    return "".join(
-        "<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs
-    )
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
 
 
 def _bodies(body_html: str, body_text: str) -> tuple[str, str]:
@@ -113,7 +111,10 @@ def _event(
         field=field,
         old_value=old,
         new_value=new,
-        data={**(data or {}), **({"automation": actor.automation_id} if actor.automation_id else {})},
+        data={
+            **(data or {}),
+            **({"automation": actor.automation_id} if actor.automation_id else {}),
+        },
         created_at=at or timezone.now(),
     )
 
@@ -142,7 +143,9 @@ def _check_can_change(actor: Actor) -> None:
     if actor.is_customer:
         raise Forbidden("Customers cannot change tickets.", code="forbidden")
     if actor.agent is not None and not actor.agent.can_reply:
-        raise Forbidden("Light agents can read tickets and add internal notes only.", code="light_agent")
+        raise Forbidden(
+            "Light agents can read tickets and add internal notes only.", code="light_agent"
+        )
 
 
 def _check_assignee(workspace: Workspace | int, assignee: Agent | None) -> None:
@@ -150,7 +153,9 @@ def _check_assignee(workspace: Workspace | int, assignee: Agent | None) -> None:
     if assignee is None:
         return
     if assignee.workspace_id != ws_id:
-        raise InvalidInput("Unknown assignee in this workspace.", code="invalid_reference", field="assignee")
+        raise InvalidInput(
+            "Unknown assignee in this workspace.", code="invalid_reference", field="assignee"
+        )
     if not assignee.is_active:
         raise InvalidInput("That agent is deactivated.", code="agent_inactive", field="assignee")
 
@@ -212,7 +217,9 @@ def _claim_attachments(
         return []
     for attachment in attachments:
         if attachment.workspace_id != workspace_id:
-            raise InvalidInput("Unknown attachment.", code="invalid_reference", field="attachment_ids")
+            raise InvalidInput(
+                "Unknown attachment.", code="invalid_reference", field="attachment_ids"
+            )
     # Unused uploads only: not yet on a comment or a scheduled reply, nor on another ticket.
     claimed = (
         TicketAttachment.objects.for_workspace(workspace_id)
@@ -221,7 +228,11 @@ def _claim_attachments(
     )
     updated = claimed.update(ticket=ticket, comment=comment, scheduled_comment=scheduled)
     if updated != len(set(ids)):
-        raise Conflict("An attachment is already used elsewhere.", code="attachment_in_use", field="attachment_ids")
+        raise Conflict(
+            "An attachment is already used elsewhere.",
+            code="attachment_in_use",
+            field="attachment_ids",
+        )
     return ids
 
 
@@ -434,7 +445,9 @@ def ticket_update(
         _check_assignee(ws_id, assignee)
     for name, value in (("team", team), ("category", category)):
         if value is not UNSET and value is not None and value.workspace_id != ws_id:
-            raise InvalidInput(f"Unknown {name} in this workspace.", code="invalid_reference", field=name)
+            raise InvalidInput(
+                f"Unknown {name} in this workspace.", code="invalid_reference", field=name
+            )
 
     now = timezone.now()
     with transaction.atomic():
@@ -446,7 +459,17 @@ def ticket_update(
         changes: dict[str, dict[str, Any]] = {}
 
         def record(field: str, old: Any, new: Any) -> None:
-            events.append(_event(locked, actor, TicketEventKind.FIELD_CHANGED, field=field, old=old, new=new, at=now))
+            events.append(
+                _event(
+                    locked,
+                    actor,
+                    TicketEventKind.FIELD_CHANGED,
+                    field=field,
+                    old=old,
+                    new=new,
+                    at=now,
+                )
+            )
             changes[field] = {"old": old, "new": new}
 
         if subject is not UNSET and subject != locked.subject:
@@ -470,7 +493,13 @@ def ticket_update(
                 record(name, old_id, new_id)
                 setattr(locked, name, value)
                 update_fields.add(name)
-        if assignee is not UNSET and assignee is not None and locked.status == TicketStatus.NEW and "status" not in changes:
+        if (
+            assignee is not UNSET
+            and assignee is not None
+            and "assignee" in changes
+            and locked.status == TicketStatus.NEW
+            and "status" not in changes
+        ):
             # Someone owns it now: it is being worked on.
             record("status", locked.status, TicketStatus.OPEN)
             update_fields.update(_apply_status(locked, TicketStatus.OPEN, now))
@@ -478,7 +507,15 @@ def ticket_update(
             tag_change = _set_tags(locked, tags)
             if tag_change:
                 events.append(
-                    _event(locked, actor, TicketEventKind.TAGS_CHANGED, field="tags", old=tag_change[0], new=tag_change[1], at=now)
+                    _event(
+                        locked,
+                        actor,
+                        TicketEventKind.TAGS_CHANGED,
+                        field="tags",
+                        old=tag_change[0],
+                        new=tag_change[1],
+                        at=now,
+                    )
                 )
                 changes["tags"] = {"old": tag_change[0], "new": tag_change[1]}
         if not changes:
@@ -563,7 +600,9 @@ def comment_create(
     """
     _check_actor(ticket.workspace_id, actor)
     if actor.is_customer and internal:
-        raise InvalidInput("Customers cannot write internal notes.", code="invalid", field="internal")
+        raise InvalidInput(
+            "Customers cannot write internal notes.", code="invalid", field="internal"
+        )
     if actor.agent is not None and not internal and not actor.agent.can_reply:
         raise Forbidden("Light agents can add internal notes only.", code="light_agent")
     if status is not None:
@@ -612,7 +651,13 @@ def comment_create(
             kind = TicketEventKind.REPLIED
             locked.last_agent_reply_at = now
             update_fields.add("last_agent_reply_at")
-            if locked.first_response_at is None and locked.last_customer_reply_at is not None:
+            # An automatic acknowledgement is not a response: only a person's reply stops
+            # the first-response clock.
+            if (
+                actor.is_agent
+                and locked.first_response_at is None
+                and locked.last_customer_reply_at is not None
+            ):
                 locked.first_response_at = now
                 update_fields.add("first_response_at")
             if new_status is None and locked.status == TicketStatus.NEW:
@@ -623,7 +668,15 @@ def comment_create(
         changes: dict[str, dict[str, Any]] = {}
         if new_status is not None and new_status != locked.status:
             events.append(
-                _event(locked, actor, TicketEventKind.FIELD_CHANGED, field="status", old=locked.status, new=new_status, at=now)
+                _event(
+                    locked,
+                    actor,
+                    TicketEventKind.FIELD_CHANGED,
+                    field="status",
+                    old=locked.status,
+                    new=new_status,
+                    at=now,
+                )
             )
             changes["status"] = {"old": locked.status, "new": new_status}
             update_fields.update(_apply_status(locked, new_status, now))
@@ -720,8 +773,10 @@ def scheduled_comments_send_due(*, now: datetime | None = None, limit: int = 200
     for pk in due_ids:
         try:
             with transaction.atomic():
+                # Lock the scheduled row alone: PostgreSQL refuses FOR UPDATE on the nullable
+                # side of the LEFT JOIN to the author, and the ticket is locked by comment_create.
                 scheduled = (
-                    ScheduledComment.objects.select_for_update(skip_locked=True)
+                    ScheduledComment.objects.select_for_update(skip_locked=True, of=("self",))
                     .select_related("ticket", "author")
                     .filter(pk=pk, status=ScheduledCommentStatus.PENDING, send_at__lte=now)
                     .first()
@@ -731,7 +786,9 @@ def scheduled_comments_send_due(*, now: datetime | None = None, limit: int = 200
                 ticket = scheduled.ticket
                 if ticket.merged_into_id:
                     # The conversation moved: the reply follows it.
-                    ticket = Ticket.objects.get(pk=ticket.merged_into_id, workspace_id=ticket.workspace_id)
+                    ticket = Ticket.objects.get(
+                        pk=ticket.merged_into_id, workspace_id=ticket.workspace_id
+                    )
                 attachments = list(scheduled.attachments.all())
                 scheduled.attachments.update(scheduled_comment=None)
                 comment = comment_create(
@@ -746,7 +803,9 @@ def scheduled_comments_send_due(*, now: datetime | None = None, limit: int = 200
                 scheduled.comment = comment
                 scheduled.sent_at = timezone.now()
                 scheduled.attempts += 1
-                scheduled.save(update_fields=["status", "comment", "sent_at", "attempts", "updated_at"])
+                scheduled.save(
+                    update_fields=["status", "comment", "sent_at", "attempts", "updated_at"]
+                )
             sent += 1
         except (InvalidInput, Forbidden, Conflict, NotFound) as exc:
             # The reply can never go out as written (ticket deleted, author deactivated...):
@@ -772,7 +831,9 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
     _check_actor(source.workspace_id, actor)
     _check_can_change(actor)
     if target.workspace_id != source.workspace_id:
-        raise InvalidInput("Unknown ticket in this workspace.", code="invalid_reference", field="into")
+        raise InvalidInput(
+            "Unknown ticket in this workspace.", code="invalid_reference", field="into"
+        )
     if target.pk == source.pk:
         raise InvalidInput("A ticket cannot be merged into itself.", code="invalid", field="into")
     now = timezone.now()
@@ -781,7 +842,11 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
         locked = {
             t.pk: t
             for t in Ticket.objects.select_for_update()
-            .filter(pk__in=[source.pk, target.pk], workspace_id=source.workspace_id, deleted_at__isnull=True)
+            .filter(
+                pk__in=[source.pk, target.pk],
+                workspace_id=source.workspace_id,
+                deleted_at__isnull=True,
+            )
             .order_by("pk")
         }
         if len(locked) != 2:
@@ -790,16 +855,24 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
         if src.merged_into_id:
             raise Conflict("This ticket was already merged.", code="ticket_merged")
         if dst.merged_into_id:
-            raise Conflict("The target ticket was itself merged into another.", code="target_merged")
+            raise Conflict(
+                "The target ticket was itself merged into another.", code="target_merged"
+            )
 
         moved_comments = Comment.objects.filter(ticket=src).update(ticket=dst)
         TicketAttachment.objects.filter(ticket=src).update(ticket=dst)
-        ScheduledComment.objects.filter(ticket=src, status=ScheduledCommentStatus.PENDING).update(ticket=dst)
+        ScheduledComment.objects.filter(ticket=src, status=ScheduledCommentStatus.PENDING).update(
+            ticket=dst
+        )
         EmailTicketMapping.objects.filter(ticket=src).update(ticket=dst)
         source_tags = list(Tag.objects.filter(ticket_tags__ticket=src))
         existing = set(TicketTag.objects.filter(ticket=dst).values_list("tag_id", flat=True))
         TicketTag.objects.bulk_create(
-            [TicketTag(workspace_id=dst.workspace_id, ticket=dst, tag=t) for t in source_tags if t.pk not in existing]
+            [
+                TicketTag(workspace_id=dst.workspace_id, ticket=dst, tag=t)
+                for t in source_tags
+                if t.pk not in existing
+            ]
         )
         # The merged conversation keeps the earliest clocks of both.
         for field in ("first_response_at", "last_customer_reply_at", "last_agent_reply_at"):
@@ -809,20 +882,56 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
             else:
                 setattr(dst, field, max(values) if values else None)
         dst.updated_at = now
-        dst.save(update_fields=["first_response_at", "last_customer_reply_at", "last_agent_reply_at", "updated_at"])
+        dst.save(
+            update_fields=[
+                "first_response_at",
+                "last_customer_reply_at",
+                "last_agent_reply_at",
+                "updated_at",
+            ]
+        )
 
         old_status = src.status
         src.merged_into = dst
-        _apply_status(src, TicketStatus.CLOSED, now)
         src.updated_at = now
-        src.save(update_fields=["merged_into", "status", "resolved_at", "closed_at", "updated_at"])
-        TicketEvent.objects.bulk_create(
-            [
-                _event(src, actor, TicketEventKind.MERGED, field="merged_into", old=None, new=dst.number, data={"into": dst.pk}, at=now),
-                _event(src, actor, TicketEventKind.FIELD_CHANGED, field="status", old=old_status, new=TicketStatus.CLOSED, at=now),
-                _event(dst, actor, TicketEventKind.MERGED_FROM, data={"from": src.pk, "from_number": src.number, "comments": moved_comments}, at=now),
-            ]
+        events = [
+            _event(
+                src,
+                actor,
+                TicketEventKind.MERGED,
+                field="merged_into",
+                old=None,
+                new=dst.number,
+                data={"into": dst.pk},
+                at=now,
+            ),
+        ]
+        src_fields = {"merged_into", "updated_at"}
+        # An already closed source keeps its closing time, and gets no "closed → closed" row.
+        if old_status != TicketStatus.CLOSED:
+            src_fields.update(_apply_status(src, TicketStatus.CLOSED, now))
+            events.append(
+                _event(
+                    src,
+                    actor,
+                    TicketEventKind.FIELD_CHANGED,
+                    field="status",
+                    old=old_status,
+                    new=TicketStatus.CLOSED,
+                    at=now,
+                )
+            )
+        src.save(update_fields=sorted(src_fields))
+        events.append(
+            _event(
+                dst,
+                actor,
+                TicketEventKind.MERGED_FROM,
+                data={"from": src.pk, "from_number": src.number, "comments": moved_comments},
+                at=now,
+            )
         )
+        TicketEvent.objects.bulk_create(events)
         _copy_state(src, source)
         _copy_state(dst, target)
         _emit("ticket.merged", src, actor, {"into": dst.pk, "into_number": dst.number})
@@ -845,7 +954,9 @@ def ticket_delete(*, ticket: Ticket, actor: Actor) -> Ticket:
         locked.save(update_fields=["deleted_at", "updated_at"])
         _event(locked, actor, TicketEventKind.DELETED, at=now).save()
         _copy_state(locked, ticket)
-        _emit("ticket.updated", locked, actor, {"changes": {"deleted": {"old": False, "new": True}}})
+        _emit(
+            "ticket.updated", locked, actor, {"changes": {"deleted": {"old": False, "new": True}}}
+        )
     return ticket
 
 
@@ -868,5 +979,7 @@ def ticket_restore(*, ticket: Ticket, actor: Actor) -> Ticket:
         locked.save(update_fields=["deleted_at", "updated_at"])
         _event(locked, actor, TicketEventKind.RESTORED, at=now).save()
         _copy_state(locked, ticket)
-        _emit("ticket.updated", locked, actor, {"changes": {"deleted": {"old": True, "new": False}}})
+        _emit(
+            "ticket.updated", locked, actor, {"changes": {"deleted": {"old": True, "new": False}}}
+        )
     return ticket

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from enque.errors import Conflict, InvalidInput
@@ -26,7 +27,9 @@ def ensure_same_workspace(workspace: Workspace, obj: object | None, *, field: st
     if obj is None:
         return
     if getattr(obj, "workspace_id", None) != workspace.pk:
-        raise InvalidInput(f"Unknown {field} in this workspace.", code="invalid_reference", field=field)
+        raise InvalidInput(
+            f"Unknown {field} in this workspace.", code="invalid_reference", field=field
+        )
 
 
 def _unique_slug(name: str) -> str:
@@ -80,6 +83,8 @@ def agent_add(
             defaults={"role": role, "display_name": display_name},
         )
         if not created and (not agent.is_active or agent.role != role):
+            if agent.is_active and agent.role == AgentRole.OWNER and role != AgentRole.OWNER:
+                _ensure_another_owner(agent)
             agent.is_active = True
             agent.role = role
             agent.save(update_fields=["is_active", "role", "updated_at"])
@@ -100,27 +105,76 @@ def agent_set_role(*, agent: Agent, role: str) -> Agent:
 
 
 def agent_deactivate(*, agent: Agent) -> Agent:
-    """Deactivate a membership; their tickets are left unassigned for others to pick up."""
-    from tickets.models import Ticket
+    """Deactivate a membership; their tickets are left unassigned for others to pick up.
 
+    The unassignment is a ticket change like any other: a history row per ticket (by the
+    system), a fresh ``updated_at`` for the inboxes, and the ticket hooks after commit.
+    """
+    from tickets import hooks
+    from tickets.actors import Actor
+    from tickets.models import ActorType, Ticket, TicketEvent, TicketEventKind
+
+    now = timezone.now()
     with transaction.atomic():
         locked = Agent.objects.select_for_update().get(pk=agent.pk)
         if locked.role == AgentRole.OWNER:
             _ensure_another_owner(locked)
         locked.is_active = False
         locked.save(update_fields=["is_active", "updated_at"])
-        Ticket.objects.for_workspace(locked.workspace_id).filter(assignee=locked).update(
-            assignee=None
+        # Locked in primary-key order, like every multi-ticket write.
+        tickets = list(
+            Ticket.objects.for_workspace(locked.workspace_id)
+            .filter(assignee=locked)
+            .select_for_update()
+            .order_by("pk")
+            .only("pk", "number", "workspace_id")
         )
+        Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(assignee=None, updated_at=now)
+        TicketEvent.objects.bulk_create(
+            TicketEvent(
+                workspace_id=t.workspace_id,
+                ticket=t,
+                kind=TicketEventKind.FIELD_CHANGED,
+                actor_type=ActorType.SYSTEM,
+                field="assignee",
+                old_value=locked.pk,
+                new_value=None,
+                data={"reason": "agent_deactivated"},
+                created_at=now,
+            )
+            for t in tickets
+        )
+        actor = Actor.system().as_payload()
+        for t in tickets:
+            for type_, data in (
+                ("ticket.updated", {"changes": {"assignee": {"old": locked.pk, "new": None}}}),
+                ("ticket.assigned", {"assignee": None, "previous": locked.pk}),
+            ):
+                hooks.emit(
+                    hooks.TicketChange(
+                        type=type_,
+                        workspace_id=t.workspace_id,
+                        ticket_id=t.pk,
+                        ticket_number=t.number,
+                        actor=actor,
+                        data=data,
+                    )
+                )
     agent.is_active = False
     return agent
 
 
 def _ensure_another_owner(agent: Agent) -> None:
-    others = Agent.objects.for_workspace(agent.workspace_id).filter(
-        role=AgentRole.OWNER, is_active=True
+    # Lock every owner row (in id order) so two owners demoting each other at once
+    # serialise here instead of both succeeding.
+    owners = list(
+        Agent.objects.for_workspace(agent.workspace_id)
+        .select_for_update()
+        .filter(role=AgentRole.OWNER, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    if not others.exclude(pk=agent.pk).exists():
+    if not [pk for pk in owners if pk != agent.pk]:
         raise Conflict("A workspace keeps at least one active owner.", code="last_owner")
 
 
@@ -186,9 +240,7 @@ def company_set_domains(*, company: Company, domains: Iterable[str]) -> None:
         .exclude(company=company)
     )
     if taken.exists():
-        raise Conflict(
-            "That domain belongs to another company.", code="duplicate", field="domains"
-        )
+        raise Conflict("That domain belongs to another company.", code="duplicate", field="domains")
     with transaction.atomic():
         company.domains.exclude(domain__in=wanted).delete()
         existing = set(company.domains.values_list("domain", flat=True))

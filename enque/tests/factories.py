@@ -9,7 +9,7 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
-from tickets.models import Category, CannedReply, Comment, Tag, Ticket, TicketCounter
+from tickets.models import CannedReply, Category, Comment, Tag, Ticket, TicketCounter
 from workspaces.models import Agent, AgentRole, Company, Customer, Team, User, Workspace
 
 

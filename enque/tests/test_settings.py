@@ -111,7 +111,9 @@ def test_staging_defaults_to_debug_logs_and_five_minute_sync(tmp_path: Path) -> 
         ],
         cwd=ROOT,
         env={
-            **{k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "EMAIL_SYNC_INTERVAL")},
+            **{
+                k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "EMAIL_SYNC_INTERVAL")
+            },
             "DJANGO_SETTINGS_MODULE": "enque.settings",
             "ENQUE_VAR_DIR": str(tmp_path),
             "REDIS_URL": "memory",
