@@ -5,6 +5,7 @@ Kept apart from ``settings.py`` so they can be tested without reloading settings
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -74,5 +75,19 @@ def require_secret(name: str, value: str | None) -> str:
         raise ImproperlyConfigured(
             f"{name} is not set. With DEBUG off every secret must come from the "
             f"environment: set {name}."
+        )
+    return value
+
+
+# django-ratelimit's rate syntax: a count, "/", an optional multiplier and a unit
+# (s, m, h, d): "100/m", "10/15m", "5000/h".
+_RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
+
+
+def rate_limit(name: str, value: str) -> str:
+    value = value.strip()
+    if not _RATE_RE.match(value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate such as 100/m, 10/15m or 5000/h."
         )
     return value

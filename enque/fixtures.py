@@ -6,7 +6,10 @@ every endpoint and consumer test includes "Charlie gets 404".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from rest_framework.test import APIClient
 
 from enque.tests.factories import AgentFactory, CustomerFactory, UserFactory
 from tickets.actors import Actor
@@ -83,3 +86,25 @@ def ticket_b(workspace_b: Workspace, customer_b: Customer) -> Ticket:
         customer=customer_b,
         channel="email",
     )
+
+
+# --- API clients --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """A /v1 client without a token."""
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[Agent], APIClient]:
+    """``client_for(alice)``: a /v1 client signed in as that agent (a fresh token pair)."""
+    from enque.api.authentication import issue_tokens
+
+    def make(agent: Agent) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(agent)['access']}")
+        return client
+
+    return make

@@ -33,6 +33,14 @@ def declared_jobs() -> list[PeriodicJob]:
             every_seconds=60,
             description="Post scheduled replies whose time has come.",
         ),
+        # Idempotency-Keys live 24 hours and refresh tokens two weeks; an hourly sweep keeps
+        # both tables to about a day's (resp. two weeks') traffic.
+        PeriodicJob(
+            name="purge-expired-api-records",
+            task="enque.tasks.purge_expired_api_records",
+            every_seconds=60 * 60,
+            description="Delete expired Idempotency-Keys and refresh-token records.",
+        ),
     ]
 
 

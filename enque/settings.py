@@ -8,11 +8,13 @@ Celery broker) and local file storage. ``DATABASE_URL``, ``REDIS_URL`` and
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 
 from enque import config
 
@@ -70,6 +72,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The /v1 API: refresh tokens revoked on logout/rotation, OpenAPI, CORS (enque/api).
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "corsheaders",
     "django_celery_beat",
     "channels",
     "enque",
@@ -81,6 +87,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (errors, static files, CORS preflights) carries X-Request-ID
+    # and is in the access log; CORS before anything else that can answer.
+    "enque.api.middleware.RequestIdMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,7 +159,11 @@ elif _redis_url:
     EMBEDDED_REDIS_SOCKET = None
 else:
     REDIS_MODE = "embedded"
-    EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / ("test.sock" if TESTING else "redis.sock")
+    # Each test session gets its own server (var/redis/test-<pid>/), so two runs at once
+    # never flush or stop each other's Redis, nor `make run`'s.
+    EMBEDDED_REDIS_SOCKET = (
+        VAR_DIR / "redis" / (f"test-{os.getpid()}/redis.sock" if TESTING else "redis.sock")
+    )
     REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}"
 
 if REDIS_MODE == "memory":
@@ -206,6 +220,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# Reset links (Django's single-use token) and invitation links expire after these seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+INVITATION_TIMEOUT = env.int("INVITATION_TIMEOUT", default=7 * 24 * 60 * 60)
+# Where the links in account emails point (password reset, invitations).
+APP_BASE_URL = env.str("APP_BASE_URL", default="http://localhost:8000").rstrip("/")
 
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SECRET,
@@ -265,12 +284,81 @@ STORAGES = {
 }
 
 # --- REST framework --------------------------------------------------------------------
+# The plumbing lives in enque/api/ (one module per concern, see its __init__).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
-    ],
+    # The token names user, workspace and agent; all three are checked on every request.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["enque.api.authentication.AgentJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "enque.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "enque.api.pagination.CursorPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "enque.api.throttling.ApiRateThrottle",
+        "enque.api.throttling.ReadRateThrottle",
+        "enque.api.throttling.WriteRateThrottle",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "enque.api.schema.EnqueAutoSchema",
+    # JSON only (415 otherwise), with a size cap (413).
+    "DEFAULT_PARSER_CLASSES": ["enque.api.parsers.JSONParser"],
+    # JSON only; the browsable API too while developing.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Enque API",
+    "DESCRIPTION": (
+        "The Enque helpdesk REST API. Authenticate with `Authorization: Bearer <access>` "
+        "from /v1/auth/login. Errors share one envelope; lists are cursor-paginated; POSTs "
+        "accept an Idempotency-Key; every response carries X-Request-ID and X-RateLimit-*."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/v1",
+    # Choice sets that share a field name get a stable component name each.
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "tickets.models.TicketStatus",
+        "ScheduledCommentStatusEnum": "tickets.models.ScheduledCommentStatus",
+    },
+}
+
+# Rate limits (enque/api/throttling.py): "count/[multiplier]unit", e.g. "100/m", "10/15m".
+RATELIMIT_AUTH = config.rate_limit("RATELIMIT_AUTH", env.str("RATELIMIT_AUTH", default="10/15m"))
+RATELIMIT_API = config.rate_limit("RATELIMIT_API", env.str("RATELIMIT_API", default="100/m"))
+RATELIMIT_READ = config.rate_limit("RATELIMIT_READ", env.str("RATELIMIT_READ", default="200/m"))
+RATELIMIT_WRITE = config.rate_limit("RATELIMIT_WRITE", env.str("RATELIMIT_WRITE", default="50/m"))
+# Failed sign-ins per email address before that address is refused for the window.
+RATELIMIT_LOGIN_FAILURES = config.rate_limit(
+    "RATELIMIT_LOGIN_FAILURES", env.str("RATELIMIT_LOGIN_FAILURES", default="5/15m")
+)
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+# The counters live in the default cache: Redis (shared by every process) unless
+# REDIS_URL=memory, where a per-process LocMemCache is enough for one process.
+RATELIMIT_USE_CACHE = "default"
+# Behind a reverse proxy: the META key holding the client's single address (e.g.
+# HTTP_X_REAL_IP), or the dotted path of a function(request) -> address. Unset: REMOTE_ADDR.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+
+# Idempotency-Key (enque/api/idempotency.py): how long a key is remembered, and after how
+# long a first attempt that never finished (a crashed process) may be taken over.
+IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 60 * 60)
+IDEMPOTENCY_LOCK_TIMEOUT = env.int("IDEMPOTENCY_LOCK_TIMEOUT", default=60)
+
+# CORS for browser clients of /v1 on other origins: none unless configured.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/v1/.*$"
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "x-request-id")
+CORS_EXPOSE_HEADERS = (
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "Idempotent-Replayed",
+)
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = config.log_level(
@@ -279,10 +367,21 @@ LOG_LEVEL = config.log_level(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Every record gets the request id, workspace and agent of the request it belongs to.
+    "filters": {"request_context": {"()": "enque.api.middleware.RequestContextLogFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s "
+            "workspace=%(workspace_id)s agent=%(agent_id)s] %(message)s"
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # SQL at debug level would drown every other line.
@@ -293,6 +392,16 @@ LOGGING = {
 # --- Mail (outbound notifications; mailbox replies go through the email integration) ----
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Enque <noreply@localhost>")
+
+# --- Inbound mail (integrations.inbound) -------------------------------------------------
+# The Message-IDs of the mail we send end with "@<this>" (integrations.mime.make_message_id),
+# so a copy of our own mail coming back in is recognised and dropped.
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="enque.local")
+# A larger message is kept raw and imported without its attachments, with a note saying so;
+# each attachment is held to MAX_ATTACHMENT_SIZE (a larger one is skipped, with a note).
+MAX_INBOUND_EMAIL_SIZE = env.int("MAX_INBOUND_EMAIL_SIZE", default=35 * 1024 * 1024)
+# Mail carrying List-Id or List-Unsubscribe (newsletters, mailing lists) is ignored.
+INBOUND_IGNORE_LISTS = env.bool("INBOUND_IGNORE_LISTS", default=True)
 
 # --- Security --------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

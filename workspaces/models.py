@@ -143,7 +143,9 @@ class Agent(TenantModel):
     class Meta(TenantModel.Meta):
         ordering = ["workspace", "display_name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "user"], name="agent_unique_per_workspace"),
+            models.UniqueConstraint(
+                fields=["workspace", "user"], name="agent_unique_per_workspace"
+            ),
         ]
         indexes = [
             # Assignment pickers and round-robin list a workspace's active agents.
@@ -266,3 +268,65 @@ class Customer(TenantModel):
     def first_name(self) -> str:
         return (self.name.split() or [self.email.split("@")[0]])[0]
 
+
+class Invitation(TenantModel):
+    """An emailed, single-use invitation to join a workspace as an agent.
+
+    Only a SHA-256 of the emailed token is stored, so a database leak yields no usable
+    link. Accepting sets ``accepted_at`` with a compare-and-swap update: a link works once.
+    """
+
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=10, choices=AgentRole.choices, default=AgentRole.AGENT)
+    # Teams joined on acceptance; checked against the workspace when inviting and again
+    # when accepting (a team deleted in between is skipped).
+    team_ids = models.JSONField(default=list, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(TenantModel.Meta):
+        indexes = [
+            # Re-inviting an address revokes its pending invitations in that workspace.
+            models.Index(fields=["workspace", "email"], name="invitation_ws_email_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} as {self.role}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+class IdempotencyKey(TenantModel):
+    """A POST's ``Idempotency-Key`` and the first response it produced (enque.api.idempotency).
+
+    A row, not a cache entry: it survives a Redis restart or eviction for its whole 24 hours,
+    and the unique constraint lets exactly one of two concurrent first attempts run.
+    """
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of method, path and canonical body: the same key with another request is a 409.
+    fingerprint = models.CharField(max_length=64)
+    # Null while the first attempt runs; then the response replayed to every retry.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "key"], name="idempotency_key_unique"),
+        ]
+        indexes = [
+            # The hourly purge deletes expired rows across all workspaces.
+            models.Index(fields=["expires_at"], name="idempotency_key_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
