@@ -152,6 +152,8 @@ class Ticket(TenantModel):
             models.Index(fields=["workspace", "customer"], name="ticket_ws_customer_idx"),
             # The "all tickets" list and incremental export, ordered by last change.
             models.Index(fields=["workspace", "-updated_at", "-id"], name="ticket_ws_updated_idx"),
+            # GET /v1/tickets?ordering=created_at / -created_at (cursor pages).
+            models.Index(fields=["workspace", "-created_at", "-id"], name="ticket_ws_created_idx"),
             # SLA checks scan tickets whose deadline passes soon.
             models.Index(
                 fields=["sla_due_at"],
@@ -424,3 +426,48 @@ class TicketEvent(TenantModel):
             "actor_agent": self.actor_agent_id,
             "at": self.created_at.isoformat(),
         }
+
+
+class SavedView(TenantModel):
+    """A named ticket filter: personal to its owner, or shared with the workspace (null owner).
+
+    ``filters`` holds the normalised output of the ticket list's filter serializer
+    (``tickets.api.filters.TicketFilterQuery``), so a view and ``GET /v1/tickets`` accept
+    exactly the same filters; ``assignee: "me"`` means whoever opens the view.
+    """
+
+    name = models.CharField(max_length=120)
+    owner = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    filters = models.JSONField(default=dict, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["position", "name", "id"]
+        constraints = [
+            # Names are unique among the shared views, and among each agent's own ones.
+            models.UniqueConstraint(
+                "workspace",
+                Lower("name"),
+                condition=Q(owner__isnull=True),
+                name="saved_view_shared_name_unique",
+            ),
+            models.UniqueConstraint(
+                "owner",
+                Lower("name"),
+                condition=Q(owner__isnull=False),
+                name="saved_view_personal_name_unique",
+            ),
+        ]
+        indexes = [
+            # The views sidebar: the shared views and the caller's own, in position order.
+            models.Index(fields=["workspace", "owner", "position"], name="saved_view_ws_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.owner_id is None

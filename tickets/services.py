@@ -9,27 +9,33 @@ realtime, automations and outbound mail react only after the commit.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import nh3
+from django.conf import settings
+from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from enque.errors import Conflict, Forbidden, InvalidInput, NotFound
+from enque.errors import Conflict, EnqueError, Forbidden, InvalidInput, NotFound
 from tickets import hooks
 from tickets.actors import Actor
 from tickets.models import (
     ActorType,
     AuthorType,
+    CannedReply,
     Category,
     Comment,
     CommentVia,
+    SavedView,
     ScheduledComment,
     ScheduledCommentStatus,
     Tag,
@@ -44,6 +50,7 @@ from tickets.models import (
     TicketStatus,
     TicketTag,
 )
+from tickets.placeholders import PlaceholderContext, Rendered, render_placeholders
 from workspaces.models import Agent, Customer, Team, Workspace
 from workspaces.services import ensure_same_workspace
 
@@ -983,3 +990,708 @@ def ticket_restore(*, ticket: Ticket, actor: Actor) -> Ticket:
             "ticket.updated", locked, actor, {"changes": {"deleted": {"old": True, "new": False}}}
         )
     return ticket
+
+
+# --- Bulk changes --------------------------------------------------------------------------
+
+MAX_BULK_TICKETS = 100
+
+
+def tickets_bulk_update(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    numbers: Sequence[int],
+    status: str = UNSET,
+    priority: str = UNSET,
+    assignee: Agent | None = UNSET,
+    team: Team | None = UNSET,
+    category: Category | None = UNSET,
+    add_tags: Iterable[str] = (),
+    remove_tags: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """Apply the same changes to many tickets, each through ``ticket_update``.
+
+    Each ticket is its own transaction: one that cannot change (missing, merged...) is
+    reported with its error and the others still change. Returns one result per number, in
+    the order given: ``{"number", "ok", "changed"}`` or ``{"number", "ok", "error"}``.
+    The actor and the references are checked once, up front: they are the request's errors,
+    not a ticket's.
+    """
+    _check_actor(workspace.pk, actor)
+    _check_can_change(actor)
+    unique_numbers = list(dict.fromkeys(numbers))
+    if not unique_numbers:
+        raise InvalidInput("Name at least one ticket.", code="required", field="ids")
+    if len(unique_numbers) > MAX_BULK_TICKETS:
+        raise InvalidInput(
+            f"At most {MAX_BULK_TICKETS} tickets at once.", code="max_length", field="ids"
+        )
+    if assignee is not UNSET:
+        _check_assignee(workspace, assignee)
+    for name, value in (("team", team), ("category", category)):
+        if value is not UNSET:
+            ensure_same_workspace(workspace, value, field=name)
+    add = [str(name).strip() for name in add_tags if str(name).strip()]
+    drop = {str(name).strip().lower() for name in remove_tags}
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("status", status),
+            ("priority", priority),
+            ("assignee", assignee),
+            ("team", team),
+            ("category", category),
+        )
+        if value is not UNSET
+    }
+    if not changes and not add and not drop:
+        raise InvalidInput("Name at least one change.", code="required", field="changes")
+
+    tickets = {
+        t.number: t
+        for t in Ticket.objects.for_workspace(workspace).filter(
+            number__in=unique_numbers, deleted_at__isnull=True
+        )
+    }
+    results: list[dict[str, Any]] = []
+    for number in unique_numbers:
+        ticket = tickets.get(number)
+        if ticket is None:
+            error = NotFound("Ticket not found.")
+            results.append({"number": number, "ok": False, "error": error.as_dict()})
+            continue
+        try:
+            with transaction.atomic():
+                tag_change: dict[str, Any] = {}
+                if add or drop:
+                    # Read the tags under the ticket's lock, so a concurrent tag change is
+                    # not overwritten with a stale list.
+                    locked = _lock(ticket)
+                    current = list(
+                        Tag.objects.filter(ticket_tags__ticket=locked).values_list(
+                            "name", flat=True
+                        )
+                    )
+                    kept = [name for name in current if name.lower() not in drop]
+                    tag_change["tags"] = [
+                        *kept,
+                        *(name for name in add if name.lower() not in drop),
+                    ]
+                changed = ticket_update(ticket=ticket, actor=actor, **changes, **tag_change)
+        except EnqueError as exc:
+            results.append({"number": number, "ok": False, "error": exc.as_dict()})
+            continue
+        results.append({"number": number, "ok": True, "changed": changed})
+    return results
+
+
+# --- Attachments ---------------------------------------------------------------------------
+
+
+class AttachmentTooLarge(EnqueError):
+    """The file is over settings.MAX_ATTACHMENT_SIZE (413)."""
+
+    status_code = 413
+    default_code = "file_too_large"
+
+
+MAX_FILENAME_LENGTH = 150
+# Enough of the file's start for every signature below, and for the text check.
+SNIFF_BYTES = 8192
+# Magic numbers of the types we recognise. The client's Content-Type is never trusted: a
+# stored file is served with the type found here, so an upload cannot pass itself off as
+# HTML or SVG (and every download is an attachment with nosniff anyway).
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"PK\x05\x06", "application/zip"),  # an empty archive
+    (b"\x1f\x8b", "application/gzip"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),  # .doc, .xls, .msg
+)
+# Office Open XML documents are zip archives; within that family alone the extension picks
+# the precise type (it cannot turn a zip into anything a browser would render).
+_ZIP_FAMILY = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+}
+_OLE_FAMILY = {
+    ".doc": "application/msword",
+    ".xls": "application/vnd.ms-excel",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".msg": "application/vnd.ms-outlook",
+}
+_UNSAFE_FILENAME_CHARS = re.compile(r'[<>:"|?*\\/]')
+
+
+def sanitize_filename(name: str) -> str:
+    """A filename safe to store and to send back in Content-Disposition: the last path
+    component only (either slash), no control or format characters, no characters Windows
+    refuses, NFC, at most MAX_FILENAME_LENGTH characters with the extension kept."""
+    name = unicodedata.normalize("NFC", str(name))
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(
+        ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    name = _UNSAFE_FILENAME_CHARS.sub("_", name)
+    name = " ".join(name.split()).strip(" .")
+    if not name:
+        return "attachment"
+    if len(name) > MAX_FILENAME_LENGTH:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 16:
+            name = stem[: MAX_FILENAME_LENGTH - len(ext) - 1].rstrip(" .") + "." + ext
+        else:
+            name = name[:MAX_FILENAME_LENGTH]
+    return name
+
+
+def sniff_content_type(head: bytes, filename: str = "") -> str:
+    """The content type of a file from its first bytes (see _SIGNATURES); text that decodes
+    as UTF-8 is text/plain; anything else application/octet-stream."""
+    extension = ("." + filename.rpartition(".")[2].lower()) if "." in filename else ""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    for signature, content_type in _SIGNATURES:
+        if head.startswith(signature):
+            if content_type == "application/zip":
+                return _ZIP_FAMILY.get(extension, content_type)
+            if content_type == "application/x-ole-storage":
+                return _OLE_FAMILY.get(extension, "application/octet-stream")
+            return content_type
+    if b"\x00" in head:
+        return "application/octet-stream"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The sample may end inside a multi-byte character; only an error before that counts.
+        if exc.start < len(head) - 3:
+            return "application/octet-stream"
+    return "text/plain"
+
+
+def attachment_upload(*, workspace: Workspace, actor: Actor, file: File) -> TicketAttachment:
+    """Store an uploaded file as an attachment of the workspace, on no ticket yet (a ticket
+    or reply claims it through ``attachment_ids``).
+
+    The file is read once, in chunks, for its size, SHA-256 and first bytes, and never held
+    in memory whole; over settings.MAX_ATTACHMENT_SIZE it is refused (413) as soon as the
+    count passes the limit. The name is sanitised and the type sniffed from the bytes.
+    """
+    _check_actor(workspace.pk, actor)
+    limit = settings.MAX_ATTACHMENT_SIZE
+    too_large = AttachmentTooLarge(
+        f"The file is larger than the limit of {limit} bytes.", field="file"
+    )
+    declared = getattr(file, "size", None)
+    if declared is not None and declared > limit:
+        raise too_large
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    for chunk in file.chunks():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+        digest.update(chunk)
+    filename = sanitize_filename(getattr(file, "name", "") or "")
+    attachment = TicketAttachment(
+        workspace=workspace,
+        filename=filename,
+        content_type=sniff_content_type(head, filename),
+        size=size,
+        sha256=digest.hexdigest(),
+        uploaded_by=actor.agent,
+    )
+    file.seek(0)
+    # The bytes go to storage first; a failed INSERT removes them again, so no row points at
+    # a missing file and (almost) no file is left without a row.
+    attachment.file.save(filename, file, save=False)
+    try:
+        attachment.save()
+    except BaseException:
+        attachment.file.storage.delete(attachment.file.name)
+        raise
+    return attachment
+
+
+# --- Saved views ---------------------------------------------------------------------------
+
+# Filters that name another object, and the model each one names ("none" and "me" aside).
+_FILTER_REFERENCES = {
+    "assignee": ("workspaces", "Agent"),
+    "team": ("workspaces", "Team"),
+    "category": ("tickets", "Category"),
+    "customer": ("workspaces", "Customer"),
+    "company": ("workspaces", "Company"),
+    "mailbox": ("integrations", "MailboxConnection"),
+}
+
+
+def check_filter_references(
+    workspace_id: int, filters: dict[str, Any], *, field_prefix: str = ""
+) -> None:
+    """Refuse a ticket filter naming another workspace's (or no) object: one EXISTS query
+    per reference given. ``field_prefix`` places the error ("filters." in a saved view)."""
+    from django.apps import apps
+
+    for name, (app_label, model_name) in _FILTER_REFERENCES.items():
+        value = filters.get(name)
+        if value is None or value in ("none", "me"):
+            continue
+        model = apps.get_model(app_label, model_name)
+        if not model.objects.filter(workspace_id=workspace_id, pk=value).exists():
+            raise InvalidInput(
+                f"Unknown {name} in this workspace.",
+                code="invalid_reference",
+                field=f"{field_prefix}{name}",
+            )
+
+
+def _check_view_access(view: SavedView, agent: Agent) -> None:
+    if view.workspace_id != agent.workspace_id or (
+        view.owner_id is not None and view.owner_id != agent.pk
+    ):
+        # Another agent's personal view is as invisible as a missing one.
+        raise NotFound("View not found.")
+    if view.owner_id is None and not agent.is_admin:
+        raise Forbidden("Only admins change shared views.", code="admin_required")
+
+
+def _save_view(view: SavedView, update_fields: list[str] | None = None) -> SavedView:
+    try:
+        with transaction.atomic():
+            view.save(update_fields=update_fields)
+    except IntegrityError:
+        raise Conflict("A view with this name exists.", code="name_taken", field="name") from None
+    return view
+
+
+def saved_view_create(
+    *,
+    workspace: Workspace,
+    agent: Agent,
+    name: str,
+    filters: dict[str, Any],
+    shared: bool = False,
+    position: int | None = None,
+) -> SavedView:
+    """A personal view of ``agent``, or (admins only) a view shared with the workspace.
+    ``filters`` is the normalised output of the ticket list's filter serializer."""
+    _check_actor(workspace.pk, Actor.for_agent(agent))
+    if shared and not agent.is_admin:
+        raise Forbidden("Only admins create shared views.", code="admin_required")
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidInput("A view needs a name.", code="required", field="name")
+    check_filter_references(workspace.pk, filters, field_prefix="filters.")
+    owner = None if shared else agent
+    if position is None:
+        position = SavedView.objects.for_workspace(workspace).filter(owner=owner).count()
+    view = SavedView(
+        workspace=workspace, owner=owner, name=name, filters=filters, position=position
+    )
+    return _save_view(view)
+
+
+def saved_view_update(
+    *,
+    view: SavedView,
+    agent: Agent,
+    name: str = UNSET,
+    filters: dict[str, Any] = UNSET,
+    position: int = UNSET,
+) -> SavedView:
+    _check_actor(view.workspace_id, Actor.for_agent(agent))
+    _check_view_access(view, agent)
+    update_fields = ["updated_at"]
+    if name is not UNSET:
+        name = " ".join(name.split())
+        if not name:
+            raise InvalidInput("A view needs a name.", code="required", field="name")
+        view.name = name
+        update_fields.append("name")
+    if filters is not UNSET:
+        check_filter_references(view.workspace_id, filters, field_prefix="filters.")
+        view.filters = filters
+        update_fields.append("filters")
+    if position is not UNSET:
+        view.position = position
+        update_fields.append("position")
+    return _save_view(view, update_fields)
+
+
+def saved_view_delete(*, view: SavedView, agent: Agent) -> None:
+    _check_actor(view.workspace_id, Actor.for_agent(agent))
+    _check_view_access(view, agent)
+    view.delete()
+
+
+# --- Detaching deleted settings from tickets ----------------------------------------------
+
+
+def tickets_clear_reference(
+    *, workspace_id: int, actor: Actor, field: str, value_id: int, reason: str
+) -> int:
+    """Unset ``field`` (team, category or company) on every ticket pointing at ``value_id``,
+    before that object is deleted; returns how many tickets changed.
+
+    Each ticket gets a history row and ``ticket.updated`` after commit, and a fresh
+    ``updated_at``, so inboxes and the incremental export see the change that the
+    database's SET NULL alone would make silently. Tickets are locked in primary-key order,
+    like every multi-ticket write.
+    """
+    if field not in ("team", "category", "company"):
+        raise ValueError(f"Cannot clear {field!r} on tickets.")
+    now = timezone.now()
+    with transaction.atomic():
+        tickets = list(
+            Ticket.objects.for_workspace(workspace_id)
+            .filter(**{f"{field}_id": value_id})
+            .select_for_update()
+            .order_by("pk")
+            .only("pk", "number", "workspace_id")
+        )
+        if not tickets:
+            return 0
+        Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(
+            **{field: None, "updated_at": now}
+        )
+        TicketEvent.objects.bulk_create(
+            [
+                _event(
+                    t,
+                    actor,
+                    TicketEventKind.FIELD_CHANGED,
+                    field=field,
+                    old=value_id,
+                    new=None,
+                    data={"reason": reason},
+                    at=now,
+                )
+                for t in tickets
+            ],
+            batch_size=500,
+        )
+        for t in tickets:
+            _emit("ticket.updated", t, actor, {"changes": {field: {"old": value_id, "new": None}}})
+    return len(tickets)
+
+
+def _tickets_drop_tag(*, tag: Tag, actor: Actor, now: datetime) -> int:
+    """Take ``tag`` off its tickets with a ``tags_changed`` history row each (see above)."""
+    ticket_ids = list(
+        Ticket.objects.filter(workspace_id=tag.workspace_id, ticket_tags__tag=tag)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ticket_ids:
+        return 0
+    names: dict[int, list[str]] = {pk: [] for pk in ticket_ids}
+    for ticket_id, name in (
+        TicketTag.objects.filter(ticket_id__in=ticket_ids)
+        .order_by("tag__name")
+        .values_list("ticket_id", "tag__name")
+    ):
+        names[ticket_id].append(name)
+    tickets = list(
+        Ticket.objects.filter(pk__in=ticket_ids).order_by("pk").only("pk", "number", "workspace_id")
+    )
+    TicketTag.objects.filter(tag=tag).delete()
+    Ticket.objects.filter(pk__in=ticket_ids).update(updated_at=now)
+    events = []
+    for t in tickets:
+        old = names[t.pk]
+        new = [name for name in old if name != tag.name]
+        events.append(
+            _event(
+                t,
+                actor,
+                TicketEventKind.TAGS_CHANGED,
+                field="tags",
+                old=old,
+                new=new,
+                data={"reason": "tag_deleted"},
+                at=now,
+            )
+        )
+        _emit("ticket.updated", t, actor, {"changes": {"tags": {"old": old, "new": new}}})
+    TicketEvent.objects.bulk_create(events, batch_size=500)
+    return len(tickets)
+
+
+# --- Settings: categories, tags, canned replies (the /v1 settings API) ---------------------
+# Each function takes the workspace and the acting agent and checks the role rule itself:
+# categories, tags and shared canned replies are the admins'; a personal canned reply is
+# its owner's alone (to anyone else it does not exist). Names are unique per workspace
+# without regard to case: a clash is a 409 ``duplicate`` on ``name``.
+
+MAX_CANNED_REPLY_BODY = 20_000
+_HEX_COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _settings_actor(workspace: Workspace, actor: Agent, *, admin: bool) -> None:
+    if actor.workspace_id != workspace.pk or not actor.is_active:
+        raise NotFound("Not found.")
+    if admin and not actor.is_admin:
+        raise Forbidden(
+            "Only an owner or admin of the workspace may do this.", code="admin_required"
+        )
+    if not actor.can_reply:
+        raise Forbidden(
+            "Light agents can read tickets and add internal notes only.", code="light_agent"
+        )
+
+
+def _own(workspace: Workspace, obj: Any) -> None:
+    if obj.workspace_id != workspace.pk:
+        raise NotFound("Not found.")
+
+
+def _setting_name(value: str, *, max_length: int) -> str:
+    name = " ".join(str(value).split())
+    if not name:
+        raise InvalidInput("A name is required.", code="required", field="name")
+    if len(name) > max_length:
+        raise InvalidInput(f"At most {max_length} characters.", code="max_length", field="name")
+    return name
+
+
+def _check_name_free(
+    model: type[Category] | type[Tag],
+    workspace: Workspace,
+    name: str,
+    exclude_pk: int | None = None,
+) -> None:
+    taken = model.objects.for_workspace(workspace).filter(name__iexact=name)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise Conflict(
+            f"A {model._meta.verbose_name} with this name exists.", code="duplicate", field="name"
+        )
+
+
+def _save_named(
+    obj: Category | Tag, *, create: bool, update_fields: list[str] | None = None
+) -> None:
+    try:
+        with transaction.atomic():
+            if create:
+                obj.save(force_insert=True)
+            else:
+                obj.save(update_fields=update_fields)
+    except IntegrityError:
+        # Created or renamed by someone else since the check.
+        raise Conflict(
+            f"A {obj._meta.verbose_name} with this name exists.", code="duplicate", field="name"
+        ) from None
+
+
+def category_create(
+    *, workspace: Workspace, actor: Agent, name: str, description: str = ""
+) -> Category:
+    _settings_actor(workspace, actor, admin=True)
+    name = _setting_name(name, max_length=120)
+    _check_name_free(Category, workspace, name)
+    category = Category(workspace=workspace, name=name, description=description.strip())
+    _save_named(category, create=True)
+    return category
+
+
+def category_update(
+    *,
+    workspace: Workspace,
+    actor: Agent,
+    category: Category,
+    name: str = UNSET,
+    description: str = UNSET,
+) -> Category:
+    _settings_actor(workspace, actor, admin=True)
+    _own(workspace, category)
+    fields = []
+    if name is not UNSET:
+        category.name = _setting_name(name, max_length=120)
+        _check_name_free(Category, workspace, category.name, exclude_pk=category.pk)
+        fields.append("name")
+    if description is not UNSET:
+        category.description = description.strip()
+        fields.append("description")
+    if fields:
+        _save_named(category, create=False, update_fields=[*fields, "updated_at"])
+    return category
+
+
+def category_delete(*, workspace: Workspace, actor: Agent, category: Category) -> None:
+    """Delete a category (admins): its tickets lose it with a history row each, and canned
+    replies filed under it stay, uncategorised."""
+    _settings_actor(workspace, actor, admin=True)
+    _own(workspace, category)
+    with transaction.atomic():
+        tickets_clear_reference(
+            workspace_id=workspace.pk,
+            actor=Actor.for_agent(actor),
+            field="category",
+            value_id=category.pk,
+            reason="category_deleted",
+        )
+        category.delete()
+
+
+def _tag_colour(color: str) -> str:
+    color = color.strip()
+    if color and not _HEX_COLOUR_RE.match(color):
+        raise InvalidInput("A colour is a hex code such as #3b82f6.", code="invalid", field="color")
+    return color.lower()
+
+
+def tag_create(*, workspace: Workspace, actor: Agent, name: str, color: str = "") -> Tag:
+    _settings_actor(workspace, actor, admin=True)
+    name = _setting_name(name, max_length=MAX_TAG_LENGTH)
+    _check_name_free(Tag, workspace, name)
+    tag = Tag(workspace=workspace, name=name, color=_tag_colour(color))
+    _save_named(tag, create=True)
+    return tag
+
+
+def tag_update(
+    *, workspace: Workspace, actor: Agent, tag: Tag, name: str = UNSET, color: str = UNSET
+) -> Tag:
+    """Rename or recolour a tag (admins). A rename applies to every ticket wearing it."""
+    _settings_actor(workspace, actor, admin=True)
+    _own(workspace, tag)
+    fields = []
+    if name is not UNSET:
+        tag.name = _setting_name(name, max_length=MAX_TAG_LENGTH)
+        _check_name_free(Tag, workspace, tag.name, exclude_pk=tag.pk)
+        fields.append("name")
+    if color is not UNSET:
+        tag.color = _tag_colour(color)
+        fields.append("color")
+    if fields:
+        _save_named(tag, create=False, update_fields=[*fields, "updated_at"])
+    return tag
+
+
+def tag_delete(*, workspace: Workspace, actor: Agent, tag: Tag) -> None:
+    """Delete a tag (admins): it comes off every ticket, with a history row each."""
+    _settings_actor(workspace, actor, admin=True)
+    _own(workspace, tag)
+    now = timezone.now()
+    with transaction.atomic():
+        _tickets_drop_tag(tag=tag, actor=Actor.for_agent(actor), now=now)
+        tag.delete()
+
+
+def _canned_reply_text(value: str, *, field: str, max_length: int) -> str:
+    value = str(value).strip()
+    if not value:
+        raise InvalidInput(f"A {field} is required.", code="required", field=field)
+    if len(value) > max_length:
+        raise InvalidInput(f"At most {max_length} characters.", code="max_length", field=field)
+    return value
+
+
+def _check_canned_reply_access(workspace: Workspace, actor: Agent, canned: CannedReply) -> None:
+    """Visible: shared ones, and the actor's own. Anyone else's personal reply is a 404."""
+    _own(workspace, canned)
+    if canned.owner_id is not None and canned.owner_id != actor.pk:
+        raise NotFound("Not found.")
+
+
+def canned_reply_create(
+    *,
+    workspace: Workspace,
+    actor: Agent,
+    title: str,
+    body: str,
+    category: Category | None = None,
+    shared: bool = False,
+) -> CannedReply:
+    """A shared canned reply (admins) or a personal one (any full agent, owned by them)."""
+    _settings_actor(workspace, actor, admin=shared)
+    ensure_same_workspace(workspace, category, field="category_id")
+    return CannedReply.objects.create(
+        workspace=workspace,
+        title=_canned_reply_text(title, field="title", max_length=200),
+        body=_canned_reply_text(body, field="body", max_length=MAX_CANNED_REPLY_BODY),
+        category=category,
+        owner=None if shared else actor,
+    )
+
+
+def canned_reply_update(
+    *,
+    workspace: Workspace,
+    actor: Agent,
+    canned_reply: CannedReply,
+    title: str = UNSET,
+    body: str = UNSET,
+    category: Category | None = UNSET,
+    shared: bool = UNSET,
+) -> CannedReply:
+    """Edit a canned reply: a shared one (or making one shared or personal) takes an
+    admin; a personal one only its owner."""
+    _check_canned_reply_access(workspace, actor, canned_reply)
+    is_shared = canned_reply.owner_id is None
+    _settings_actor(
+        workspace, actor, admin=is_shared or (shared is not UNSET and shared != is_shared)
+    )
+    fields = []
+    if title is not UNSET:
+        canned_reply.title = _canned_reply_text(title, field="title", max_length=200)
+        fields.append("title")
+    if body is not UNSET:
+        canned_reply.body = _canned_reply_text(body, field="body", max_length=MAX_CANNED_REPLY_BODY)
+        fields.append("body")
+    if category is not UNSET:
+        ensure_same_workspace(workspace, category, field="category_id")
+        canned_reply.category = category
+        fields.append("category")
+    if shared is not UNSET and shared != is_shared:
+        canned_reply.owner = None if shared else actor
+        fields.append("owner")
+    if fields:
+        with transaction.atomic():
+            canned_reply.save(update_fields=[*fields, "updated_at"])
+    return canned_reply
+
+
+def canned_reply_delete(*, workspace: Workspace, actor: Agent, canned_reply: CannedReply) -> None:
+    _check_canned_reply_access(workspace, actor, canned_reply)
+    _settings_actor(workspace, actor, admin=canned_reply.owner_id is None)
+    with transaction.atomic():
+        canned_reply.delete()
+
+
+def canned_reply_render(
+    *, workspace: Workspace, actor: Agent, canned_reply: CannedReply, ticket: Ticket
+) -> Rendered:
+    """Fill a canned reply's placeholders for a reply by ``actor`` on ``ticket``, and count
+    the use (an F() update: concurrent renders each count). Light agents may render (for
+    internal notes); what they may post is decided when they post it."""
+    if actor.workspace_id != workspace.pk or not actor.is_active:
+        raise NotFound("Not found.")
+    _check_canned_reply_access(workspace, actor, canned_reply)
+    if ticket.workspace_id != workspace.pk or ticket.deleted_at is not None:
+        raise InvalidInput(
+            "Unknown ticket in this workspace.", code="invalid_reference", field="ticket"
+        )
+    rendered = render_placeholders(
+        canned_reply.body, PlaceholderContext.for_ticket(ticket, agent=actor)
+    )
+    CannedReply.objects.filter(pk=canned_reply.pk).update(usage_count=F("usage_count") + 1)
+    return rendered
