@@ -98,7 +98,9 @@ class Ticket(TenantModel):
         max_length=10, choices=TicketPriority.choices, default=TicketPriority.NORMAL
     )
     channel = models.CharField(max_length=10, choices=TicketChannel.choices)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
+    # RESTRICT, not PROTECT: a customer with tickets cannot be deleted on their own, but
+    # deleting the whole workspace still cascades through both.
+    customer = models.ForeignKey(Customer, on_delete=models.RESTRICT, related_name="tickets")
     company = models.ForeignKey(
         Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
     )

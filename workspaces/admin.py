@@ -32,6 +32,8 @@ from enque.admin_base import (
     mark_formset_saved,
     related_filter,
     scope_queryset,
+    secret_form,
+    secret_status,
     workspace_filter,
 )
 from enque.errors import EnqueError, Forbidden
@@ -403,8 +405,18 @@ class TeamAdmin(TenantAdmin):
     list_filter = (workspace_filter(),)
     list_select_related = ("workspace",)
     search_fields = ("name",)
-    fields = ("workspace", "name", "description", "teams_webhook_url")
+    form = secret_form(Team, {"teams_webhook_url": "Microsoft Teams webhook URL"})
+    fields = (
+        "workspace",
+        "name",
+        "description",
+        "teams_webhook_status",
+        "teams_webhook_url",
+        "teams_webhook_url_clear",
+    )
+    readonly_fields = ("teams_webhook_status",)
     inlines = (TeamMembershipInline,)
+    teams_webhook_status = secret_status("teams_webhook_url", "Teams webhook")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(member_count=Count("memberships"))

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from enque.encryption import EncryptedTextField
+
 
 class Workspace(models.Model):
     name = models.CharField(max_length=200)
@@ -172,8 +174,9 @@ class Team(TenantModel):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     members = models.ManyToManyField(Agent, through="TeamMembership", related_name="teams")
-    # Optional Microsoft Teams incoming webhook for this team's notifications.
-    teams_webhook_url = models.URLField(max_length=1000, blank=True)
+    # Optional Microsoft Teams incoming webhook for this team's notifications. Anyone with
+    # the URL can post to the channel, so it is a secret: encrypted at rest.
+    teams_webhook_url = EncryptedTextField(blank=True)
 
     class Meta(TenantModel.Meta):
         ordering = ["name", "id"]
