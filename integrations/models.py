@@ -226,10 +226,15 @@ class InboundEmail(TenantModel):
     # Message-ID header (synthesised from a hash of the message when missing).
     message_id = models.CharField(max_length=998)
     from_address = models.CharField(max_length=254, blank=True)
+    # Where the sender asked replies to go; identity is always From, this is kept for replies.
+    reply_to = models.CharField(max_length=998, blank=True)
     subject = models.CharField(max_length=998, blank=True)
     status = models.CharField(
         max_length=12, choices=InboundEmailStatus.choices, default=InboundEmailStatus.RECEIVED
     )
+    # An out-of-office or other auto-reply threaded onto its ticket: its comment neither
+    # reopened the ticket nor may trigger an auto-response.
+    is_auto_reply = models.BooleanField(default=False)
     # Why the message was ignored or how it failed, for the admin and for replay.
     reason = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
@@ -257,6 +262,12 @@ class InboundEmail(TenantModel):
         indexes = [
             # The admin's "failed mail" view and `reprocess_email`.
             models.Index(fields=["workspace", "status"], name="inbound_ws_status_idx"),
+            # `reprocess_email --failed` across workspaces: the few failed or stalled rows.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["failed", "processing"]),
+                name="inbound_retry_idx",
+            ),
         ]
 
     def __str__(self) -> str:
