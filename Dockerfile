@@ -58,4 +58,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 
-CMD ["uvicorn", "enque.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off"]
+# The web role (enque/deploy_commands.py); docker-compose.yml gives worker, beat and migrate
+# their commands. On SIGTERM uvicorn finishes in-flight requests (up to 20 s) and exits:
+# give the container a longer stop timeout than that (docker stop -t 30).
+CMD ["uvicorn", "enque.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off", "--timeout-graceful-shutdown", "20", "--no-access-log"]

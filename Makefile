@@ -57,5 +57,5 @@ migrations-check: venv
 	$(PY) manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf .pytest_cache .ruff_cache staticfiles test-artifacts
+	rm -rf .pytest_cache .ruff_cache .hypothesis staticfiles test-artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

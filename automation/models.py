@@ -6,8 +6,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
-from tickets.models import Category, TicketPriority
-from workspaces.models import Company, Customer, TenantModel
+from enque.encryption import EncryptedTextField
+from tickets.models import CannedReply, Category, Ticket, TicketPriority
+from workspaces.models import Agent, Company, Customer, Team, TenantModel
 
 
 class Trigger(models.TextChoices):
@@ -150,8 +151,12 @@ class ActionType(models.TextChoices):
 class AutomationAction(TenantModel):
     automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="actions")
     action_type = models.CharField(max_length=24, choices=ActionType.choices)
-    # Parameters by type, e.g. {"status": "open"}, {"team_id": 3}, {"url": ..., "secret": ...}.
+    # Parameters by type, e.g. {"status": "open"}, {"team_id": 3}, {"url": ...}; validated
+    # by automation.actions (the parameter names of each type are listed there).
     params = models.JSONField(default=dict, blank=True)
+    # call_webhook's signing secret: write-only in the API and the admin, encrypted at rest,
+    # kept out of ``params`` so it never shows up where parameters are displayed.
+    secret = EncryptedTextField(blank=True)
     position = models.PositiveIntegerField(default=0)
 
     class Meta(TenantModel.Meta):
@@ -279,3 +284,291 @@ class SLATarget(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.policy}: {self.priority}"
+
+
+# --- What the engine records ------------------------------------------------------------------
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    # Some actions failed, the others were done.
+    PARTIAL = "partial", "Partly failed"
+    FAILED = "failed", "Failed"
+
+
+class AutomationRun(TenantModel):
+    """One firing of a rule on a ticket: what it did and what failed.
+
+    Time rules fire once per ticket per condition window: ``window_key`` names the window
+    (automation.engine.window_key) and the partial unique constraint makes the claim — the
+    engine inserts the run before acting, so two beat workers cannot both fire. Event rules
+    fire on every matching event and leave the key empty.
+    """
+
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="runs")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="automation_runs")
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    window_key = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    # [{"action_type", "ok", "detail" | "error"}], in the order the actions ran.
+    actions = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    # The rules whose changes led to this firing (tickets.actors.Actor.automation_chain).
+    chain = models.JSONField(default=list, blank=True)
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["automation", "ticket", "window_key"],
+                condition=~Q(window_key=""),
+                name="automation_run_once_per_window",
+            ),
+        ]
+        indexes = [
+            # GET /v1/automations/:id/runs, newest first.
+            models.Index(fields=["automation", "-created_at"], name="automation_run_rule_idx"),
+            # A ticket's firings (its history panel, the dry run's "already fired").
+            models.Index(fields=["ticket", "created_at"], name="automation_run_ticket_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.automation_id} on ticket {self.ticket_id}: {self.status}"
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SUCCEEDED = "succeeded", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(TenantModel):
+    """One webhook call of a rule, with its retries (automation.webhooks).
+
+    The body is stored exactly as signed and sent, and the secret is copied (encrypted), so
+    editing or deleting the rule does not change a delivery already queued.
+    """
+
+    automation = models.ForeignKey(
+        Automation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run = models.ForeignKey(
+        AutomationRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_deliveries",
+    )
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    url = models.TextField()
+    body = models.TextField()
+    secret = EncryptedTextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The every-minute sweep re-enqueues pending deliveries whose task was lost.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Webhook {self.pk}: {self.status}"
+
+
+class AssignmentCursor(TenantModel):
+    """Where round-robin assignment stands in a team: the agent who got the last ticket."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="+")
+    last_agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.last_agent_id}"
+
+
+class TicketSLA(TenantModel):
+    """A ticket's SLA clock (automation.sla): the policy and targets that apply, the time
+    spent paused, and which targets were breached or warned about (each once)."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="sla")
+    policy = models.ForeignKey(
+        SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_response_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolution_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # Set while the clock is stopped (pending, resolved, closed).
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Business seconds spent paused so far: each due time is pushed back by this much.
+    paused_seconds = models.PositiveBigIntegerField(default=0)
+    first_response_breached_at = models.DateTimeField(null=True, blank=True)
+    resolution_breached_at = models.DateTimeField(null=True, blank=True)
+    first_response_warned_at = models.DateTimeField(null=True, blank=True)
+    resolution_warned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "ticket SLA"
+
+    def __str__(self) -> str:
+        return f"SLA of ticket {self.ticket_id}"
+
+
+# --- Macros -----------------------------------------------------------------------------------
+
+
+class Macro(TenantModel):
+    """A canned reply plus ticket changes, applied by an agent in one step, as one history
+    entry. Shared (``owner`` null; admins manage it) or personal to its owner."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    canned_reply = models.ForeignKey(
+        CannedReply, null=True, blank=True, on_delete=models.SET_NULL, related_name="macros"
+    )
+    # [{"action_type": "set_status", "params": {"status": "pending"}}, ...]: the ticket
+    # actions of automation.actions.MACRO_ACTIONS, validated by automation.services.
+    actions = models.JSONField(default=list, blank=True)
+    owner = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="macros"
+    )
+    usage_count = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["position", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "workspace",
+                Lower("name"),
+                condition=Q(owner__isnull=True),
+                name="macro_shared_name_unique",
+            ),
+            models.UniqueConstraint(
+                "owner",
+                Lower("name"),
+                condition=Q(owner__isnull=False),
+                name="macro_personal_name_unique",
+            ),
+        ]
+        indexes = [
+            # The macro picker: the shared macros and the caller's own, in order.
+            models.Index(fields=["workspace", "owner", "position"], name="macro_ws_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Notifications ----------------------------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned", "A ticket was assigned to me"
+    CUSTOMER_REPLIED = "customer_replied", "A customer replied on my ticket"
+    MENTIONED = "mentioned", "I was @mentioned in an internal note"
+    SLA_WARNING = "sla_warning", "An SLA target of my ticket is about to be breached"
+    AUTOMATION = "automation", "A rule notified me"
+    # Email only.
+    DAILY_DIGEST = "daily_digest", "Daily digest of my outstanding tickets"
+    WEEKLY_DIGEST = "weekly_digest", "Weekly summary"
+
+
+DIGEST_KINDS = (NotificationKind.DAILY_DIGEST, NotificationKind.WEEKLY_DIGEST)
+
+
+class Notification(TenantModel):
+    """An in-app notification of one agent (``/v1/notifications``)."""
+
+    recipient = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # {"message": "...", ...}: small, JSON, shown as is.
+    data = models.JSONField(default=dict, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        indexes = [
+            # An agent's notifications, newest first (the list and its cursor).
+            models.Index(
+                fields=["recipient", "-created_at", "-id"], name="notification_recipient_idx"
+            ),
+            # The unread badge and "mark all read".
+            models.Index(
+                fields=["recipient"],
+                condition=Q(read_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}"
+
+
+class NotificationPreference(TenantModel):
+    """An agent's choice for one kind; a kind without a row uses
+    automation.notifications.DEFAULT_PREFERENCES."""
+
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    in_app = models.BooleanField(default=True)
+    email = models.BooleanField(default=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["agent", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "kind"], name="notification_pref_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.kind}"
+
+
+class DigestStatus(models.TextChoices):
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    # Nothing to report for that period: no mail, and no second look.
+    SKIPPED = "skipped", "Skipped"
+
+
+class DigestDelivery(TenantModel):
+    """A digest of one agent for one period: the unique constraint is the claim, so each
+    goes out once however often beat ticks and however many workers run it."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    # The day (daily) or the Monday (weekly) the digest covers, in the workspace's zone.
+    period_start = models.DateField()
+    status = models.CharField(
+        max_length=10, choices=DigestStatus.choices, default=DigestStatus.SENDING
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name_plural = "digest deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "kind", "period_start"], name="digest_once_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period_start} for {self.agent_id}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -91,3 +92,13 @@ def rate_limit(name: str, value: str) -> str:
             f"{name}={value!r} is not a rate such as 100/m, 10/15m or 5000/h."
         )
     return value
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (for a CSP source), or "" for an empty one."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        raise ImproperlyConfigured(f"{url!r} is not an absolute URL.")
+    return f"{parts.scheme}://{parts.netloc}"

@@ -6,11 +6,13 @@ every endpoint and consumer test includes "Charlie gets 404".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
+from enque.testing import S3Server, moto_s3_server
 from enque.tests.factories import AgentFactory, CustomerFactory, UserFactory
 from tickets.actors import Actor
 from tickets.models import Ticket
@@ -108,3 +110,28 @@ def client_for() -> Callable[[Agent], APIClient]:
         return client
 
     return make
+
+
+# --- S3 (moto) ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1, one for the whole session (started on first use)."""
+    with moto_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: S3Server, settings: Any) -> str:
+    """A fresh private bucket on moto, made the default storage (as settings do when
+    AWS_STORAGE_BUCKET_NAME is set)."""
+    bucket = moto_s3.create_bucket()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "enque.storage.PrivateS3Storage",
+            "OPTIONS": moto_s3.storage_options(bucket),
+        },
+    }
+    return bucket

@@ -26,12 +26,29 @@ class PeriodicJob:
 def declared_jobs() -> list[PeriodicJob]:
     return [
         # Replies agents scheduled with "send later"; due time lives in the database, so a
-        # one-minute tick bounds the delay and nothing depends on long countdown tasks.
+        # one-minute tick (SCHEDULED_COMMENTS_INTERVAL) bounds the delay and nothing depends
+        # on long countdown tasks.
         PeriodicJob(
             name="send-due-scheduled-comments",
             task="tickets.tasks.send_due_scheduled_comments",
-            every_seconds=60,
+            every_seconds=settings.SCHEDULED_COMMENTS_INTERVAL,
             description="Post scheduled replies whose time has come.",
+        ),
+        # SLA breaches and warnings, then time-based rules, then webhook deliveries whose
+        # task was lost: rules promise minute resolution ("2 hours without a reply").
+        PeriodicJob(
+            name="automation-minutely",
+            task="automation.tasks.run_minutely",
+            every_seconds=60,
+            description="Record SLA breaches and warnings, fire time rules, requeue webhooks.",
+        ),
+        # Digests go out from DIGEST_HOUR in each workspace's own zone; a quarter-hour tick
+        # sends them within 15 minutes of it (a claim row makes each go out once).
+        PeriodicJob(
+            name="automation-digests",
+            task="automation.tasks.send_digests",
+            every_seconds=15 * 60,
+            description="Send the daily outstanding-tickets and weekly summary emails.",
         ),
         # Idempotency-Keys live 24 hours and refresh tokens two weeks; an hourly sweep keeps
         # both tables to about a day's (resp. two weeks') traffic.

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import environ
 from corsheaders.defaults import default_headers as cors_default_headers
+from csp.constants import NONCE, NONE, SELF
 
-from enque import config
+from enque import config, observability, queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -82,8 +83,12 @@ INSTALLED_APPS = [
     "workspaces",
     "tickets",
     "integrations",
-    "automation",
+    # realtime before automation: hook listeners run in the order the apps subscribe them
+    # (AppConfig.ready), so clients get a change before the automations' reactions to it.
     "realtime",
+    "automation",
+    # The agent UI: server-rendered pages + htmx (templates/, static/).
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +97,8 @@ MIDDLEWARE = [
     "enque.api.middleware.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (policy under Security, below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,8 +130,23 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A psycopg connection pool per process (Django's own), DB_POOL_MAX_SIZE connections at
+    # most. Not persistent connections: under ASGI each request's sync code runs in a thread
+    # of its own, and connections kept per thread piled up instead of being reused (Django's
+    # docs: disable them under ASGI). DB_POOL_MAX_SIZE=0 turns the pool off and
+    # DB_CONN_MAX_AGE applies (e.g. 0 behind PgBouncer in transaction mode).
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
+    if DB_POOL_MAX_SIZE:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            # Seconds a request waits for a free connection before failing.
+            "timeout": 10,
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 else:
     DATABASES = {
         "default": {
@@ -180,7 +202,9 @@ else:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis fitted to redis-py 8 (realtime/layers.py): a connection pool
+            # that waits instead of failing past its size, reads that outlast BZPOPMIN.
+            "BACKEND": "realtime.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": "enque:asgi"},
         }
     }
@@ -196,10 +220,17 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# Queues and routes by task name (enque/queues.py): workers scale per queue.
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
+CELERY_TASK_ROUTES = queues.ROUTES
+# Worker and beat log through LOGGING below (enque/celery.py), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Seconds between runs of the scheduled-replies job (enque/schedules.py): the longest a
+# due reply waits. The production smoke test shortens it.
+SCHEDULED_COMMENTS_INTERVAL = env.int("SCHEDULED_COMMENTS_INTERVAL", default=60)
 # Mail sync cadence: production every 3 minutes, staging every 5 (as the original service).
 EMAIL_SYNC_INTERVAL = env.int(
     "EMAIL_SYNC_INTERVAL", default=300 if ENVIRONMENT == "staging" else 180
@@ -219,7 +250,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The agent UI's sign-in page (the admin keeps its own at /admin/login/).
+LOGIN_URL = "/login"
 # Reset links (Django's single-use token) and invitation links expire after these seconds.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 INVITATION_TIMEOUT = env.int("INVITATION_TIMEOUT", default=7 * 24 * 60 * 60)
@@ -253,15 +285,21 @@ MAX_ATTACHMENT_SIZE = env.int("MAX_ATTACHMENT_SIZE", default=25 * 1024 * 1024)
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        # django-storages' S3Storage, keeping attachments' bytes and type as given.
+        "BACKEND": "enque.storage.PrivateS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
             "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
             "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
             "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
-            # Private objects, handed out through short-lived signed URLs.
-            "default_acl": "private",
+            # SigV4, which R2 and MinIO require; path-style addressing for services
+            # without per-bucket host names (MinIO): AWS_S3_ADDRESSING_STYLE=path.
+            "signature_version": "s3v4",
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            # Private objects, handed out through short-lived signed URLs. Empty sends no
+            # ACL (buckets with ACLs disabled, R2): the bucket keeps objects private.
+            "default_acl": env.str("AWS_DEFAULT_ACL", default="private") or None,
             "querystring_auth": True,
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=300),
             "file_overwrite": False,
@@ -322,6 +360,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TicketStatusEnum": "tickets.models.TicketStatus",
         "ScheduledCommentStatusEnum": "tickets.models.ScheduledCommentStatus",
+        "NotificationKindEnum": "automation.models.NotificationKind",
     },
 }
 
@@ -347,6 +386,11 @@ RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 60 * 60)
 IDEMPOTENCY_LOCK_TIMEOUT = env.int("IDEMPOTENCY_LOCK_TIMEOUT", default=60)
 
+# GET /v1/export/tickets (tickets/api/export.py) stops this many seconds short of the
+# present: a ticket transaction stamps updated_at before it commits, so a younger row may
+# still become visible with an older timestamp. Longer than any ticket transaction takes.
+TICKET_EXPORT_SETTLE_SECONDS = env.int("TICKET_EXPORT_SETTLE_SECONDS", default=5)
+
 # CORS for browser clients of /v1 on other origins: none unless configured.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/v1/.*$"
@@ -364,28 +408,45 @@ CORS_EXPOSE_HEADERS = (
 LOG_LEVEL = config.log_level(
     env.str("LOG_LEVEL", default="debug" if ENVIRONMENT == "staging" else "info")
 )
+# json: one JSON object per line, for a log pipeline; plain: one readable line.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if ENVIRONMENT == "production" else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise environ.ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not one of json, plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Every record gets the request id, workspace and agent of the request it belongs to.
-    "filters": {"request_context": {"()": "enque.api.middleware.RequestContextLogFilter"}},
+    "filters": {
+        # Every record gets the request id, workspace and agent of the request it belongs to,
+        "request_context": {"()": "enque.api.middleware.RequestContextLogFilter"},
+        # ...and the task id and name inside a Celery task (enque/observability.py);
+        "task_context": {"()": "enque.observability.TaskContextLogFilter"},
+        # tokens (a websocket's ?token=) never reach a log line.
+        "redact_secrets": {"()": "enque.observability.RedactSecretsFilter"},
+    },
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s "
             "workspace=%(workspace_id)s agent=%(agent_id)s] %(message)s"
         },
+        "json": observability.json_formatter(),
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["request_context"],
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context", "task_context", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # SQL at debug level would drown every other line.
         "django.db.backends": {"level": "INFO"},
+        # uvicorn installs its own handlers; in a server process its lines (start-up,
+        # websocket handshakes) go through ours instead, formatted and redacted alike.
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Enque writes one access line per request itself (enque.access: request id,
+        # workspace, agent, duration); uvicorn's would repeat it, with the query string.
+        "uvicorn.access": {"handlers": [], "propagate": False},
     },
 }
 
@@ -403,11 +464,82 @@ MAX_INBOUND_EMAIL_SIZE = env.int("MAX_INBOUND_EMAIL_SIZE", default=35 * 1024 * 1
 # Mail carrying List-Id or List-Unsubscribe (newsletters, mailing lists) is ignored.
 INBOUND_IGNORE_LISTS = env.bool("INBOUND_IGNORE_LISTS", default=True)
 
+# --- Automation (automation/) ------------------------------------------------------------
+# Rule webhooks (and Teams posts) may reach private, loopback and link-local addresses:
+# off in production (SSRF); for tests and on-premises receivers only.
+AUTOMATION_WEBHOOK_ALLOW_PRIVATE = env.bool("AUTOMATION_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Seconds a webhook request may take; attempts per delivery (exponential backoff between).
+AUTOMATION_WEBHOOK_TIMEOUT = env.int("AUTOMATION_WEBHOOK_TIMEOUT", default=10)
+AUTOMATION_WEBHOOK_MAX_ATTEMPTS = env.int("AUTOMATION_WEBHOOK_MAX_ATTEMPTS", default=5)
+# Longest chain of rules triggering rules (a rule never re-triggers itself anyway).
+AUTOMATION_MAX_CHAIN_DEPTH = env.int("AUTOMATION_MAX_CHAIN_DEPTH", default=5)
+# Minutes before an SLA due time that the assignee (or the team) is warned.
+SLA_WARNING_MINUTES = env.int("SLA_WARNING_MINUTES", default=30)
+# Local hour (workspace time zone) from which the daily and weekly digests go out.
+DIGEST_HOUR = env.int("DIGEST_HOUR", default=8)
+
 # --- Security --------------------------------------------------------------------------
+# With DEBUG off (staging, production) the defaults pass `manage.py check --deploy`
+# (enque/tests/test_production_settings.py). Each can be overridden from the environment.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Links out of a ticket (a customer's URL) must not tell the other site which ticket it was.
+SECURE_REFERRER_POLICY = "same-origin"
+# http:// -> https://. The probes stay reachable over plain HTTP: load balancers and the
+# container health check call them on the internal address.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (overwriting any value the
+# client sent). Only then: Django would believe the header from anyone who can reach it.
+USE_X_FORWARDED_PROTO = env.bool("USE_X_FORWARDED_PROTO", default=False)
+if USE_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS, sent on HTTPS responses only: a year, subdomains included. The preload token alone
+# changes nothing; it only allows submitting the domain to the browsers' preload list.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+
+# Content-Security-Policy (django-csp): scripts and styles from our origin only, or inline
+# with the request's nonce (<script nonce="{{ request.csp_nonce }}">); no plugins, no
+# framing, forms post to us. Images may come from the storage's origin (attachments are
+# signed URLs there when AWS_STORAGE_BUCKET_NAME is set). The API docs (/v1/docs) widen it
+# for their CDN (enque/api/urls.py); attachment downloads send their own, stricter one.
+_storage_origins = [config.origin(_default_storage["OPTIONS"].get("endpoint_url") or "")]
+if AWS_STORAGE_BUCKET_NAME and not _storage_origins[0]:
+    _storage_origins = ["https://*.amazonaws.com"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", "blob:", *filter(None, _storage_origins)],
+        "media-src": [SELF, "blob:", *filter(None, _storage_origins)],
+        "font-src": [SELF],
+        # 'self' covers the realtime websocket (ws:/wss: of this host) in CSP level 3.
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": env.str("CSP_REPORT_URI", default="") or None,
+    },
+}
 
 # A test that needs a service it cannot reach fails instead of skipping (CI sets this).
 ENQUE_REQUIRE_SERVICES = env.bool("ENQUE_REQUIRE_SERVICES", default=False)
+
+# --- Error reporting (optional) ---------------------------------------------------------
+# Sentry for web, worker and beat alike (Django and Celery integrations), only when a DSN
+# is set. Traces are off unless SENTRY_TRACES_SAMPLE_RATE (0.0-1.0) says otherwise.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    observability.init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=ENVIRONMENT),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+    )

@@ -16,10 +16,16 @@ skipping the PostgreSQL or Redis tests.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 import redis
@@ -126,3 +132,82 @@ def _remove_dead_sessions(redis_dir: Path) -> None:
             shutil.rmtree(directory, ignore_errors=True)
         except PermissionError:
             pass  # alive, someone else's
+
+
+# --- S3: moto's server, for the storage tests and the production smoke test -----------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """moto's S3 server on loopback: a real HTTP endpoint speaking the S3 API, so boto3,
+    django-storages, signed URLs and plain HTTP clients all talk to it as to AWS."""
+
+    endpoint_url: str
+    region: str = "us-east-1"
+    access_key: str = "testing"
+    secret_key: str = "testing"  # noqa: S105 - moto takes any credentials
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def create_bucket(self, prefix: str = "enque-test") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def storage_options(self, bucket: str, *, expire: int = 300) -> dict[str, Any]:
+        """``STORAGES["default"]["OPTIONS"]`` as settings build them for this bucket."""
+        return {
+            "bucket_name": bucket,
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "signature_version": "s3v4",
+            "addressing_style": None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": expire,
+            "file_overwrite": False,
+        }
+
+    def environment(self, bucket: str) -> dict[str, str]:
+        """The variables that point a server process's settings at this bucket."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": bucket,
+            "AWS_S3_ENDPOINT_URL": self.endpoint_url,
+            "AWS_S3_REGION_NAME": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[S3Server]:
+    """Run moto's S3 server in a thread of this process for the duration."""
+    from moto.server import ThreadedMotoServer
+
+    # Its request log (werkzeug) would add a line per S3 call to every failing test's output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from enque import health
 
@@ -10,8 +9,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The REST API (enque/api/urls.py): every app's viewsets, the schema and the docs.
     path("v1/", include("enque.api.urls")),
-    # Until the agent UI lands, the admin is the way in.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # The agent UI (ui/urls.py): sign-in, inbox, tickets, customers and companies.
+    path("", include("ui.urls")),
 ]
 
 # Requests under /v1/ that no view answers still get the JSON error envelope; every other

@@ -16,6 +16,10 @@ class Actor:
     customer: Customer | None = None
     # The rule that acted, for changes made by automations.
     automation_id: int | None = None
+    # The rules whose changes led to this one, oldest first, ending with automation_id.
+    # The engine never fires a rule of the chain again and bounds its length, so rules
+    # cannot trigger each other forever (automation.engine).
+    automation_chain: tuple[int, ...] = ()
 
     @classmethod
     def for_agent(cls, agent: Agent) -> Actor:
@@ -30,8 +34,8 @@ class Actor:
         return cls(ActorType.SYSTEM)
 
     @classmethod
-    def for_automation(cls, automation_id: int) -> Actor:
-        return cls(ActorType.AUTOMATION, automation_id=automation_id)
+    def for_automation(cls, automation_id: int, *, chain: tuple[int, ...] = ()) -> Actor:
+        return cls(ActorType.AUTOMATION, automation_id=automation_id, automation_chain=chain)
 
     @property
     def is_agent(self) -> bool:
@@ -47,9 +51,12 @@ class Actor:
         return person.workspace_id if person else None
 
     def as_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "type": str(self.type),
             "agent": self.agent.pk if self.agent else None,
             "customer": self.customer.pk if self.customer else None,
             "automation": self.automation_id,
         }
+        if self.automation_chain:
+            payload["chain"] = list(self.automation_chain)
+        return payload

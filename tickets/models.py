@@ -386,6 +386,8 @@ class TicketEventKind(models.TextChoices):
     RESTORED = "restored", "Restored"
     AUTOMATION = "automation", "Automation fired"
     SLA_BREACHED = "sla_breached", "SLA breached"
+    # Every change a macro made (fields, tags, its reply), as one entry (automation.services).
+    MACRO_APPLIED = "macro_applied", "Macro applied"
 
 
 class TicketEvent(TenantModel):

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from enque.errors import Conflict, EnqueError, Forbidden, InvalidInput, NotFound
@@ -198,9 +199,19 @@ def _tags_by_name(workspace_id: int, names: Iterable[str]) -> list[Tag]:
                 f"Tags are at most {MAX_TAG_LENGTH} characters.", code="invalid", field="tags"
             )
         cleaned.setdefault(name.lower(), name)
+    # The names that exist, in one query (the common case: a ticket's tags plus one more);
+    # any other goes through the case-insensitive lookup, then is created.
+    found = {
+        tag.name.lower(): tag
+        for tag in Tag.objects.for_workspace(workspace_id)
+        .annotate(lowered=Lower("name"))
+        .filter(lowered__in=list(cleaned))
+    }
     tags = []
     for lowered, name in cleaned.items():
-        tag = Tag.objects.for_workspace(workspace_id).filter(name__iexact=lowered).first()
+        tag = found.get(lowered)
+        if tag is None:
+            tag = Tag.objects.for_workspace(workspace_id).filter(name__iexact=lowered).first()
         if tag is None:
             try:
                 with transaction.atomic():
@@ -1216,6 +1227,9 @@ def attachment_upload(*, workspace: Workspace, actor: Actor, file: File) -> Tick
         uploaded_by=actor.agent,
     )
     file.seek(0)
+    # Storages that keep a type (S3's ContentType) take it from here: the sniffed type, not
+    # the one the client claimed.
+    file.content_type = attachment.content_type
     # The bytes go to storage first; a failed INSERT removes them again, so no row points at
     # a missing file and (almost) no file is left without a row.
     attachment.file.save(filename, file, save=False)

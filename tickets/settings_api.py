@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from enque.api.fields import id_field
 from enque.api.permissions import IsAdminRole
 from enque.errors import InvalidInput
 from tickets import services
@@ -173,7 +174,7 @@ class CannedReplyCreateInput(serializers.Serializer):
     body = serializers.CharField(
         max_length=services.MAX_CANNED_REPLY_BODY, help_text=PLACEHOLDER_HELP
     )
-    category_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    category_id = id_field(required=False, allow_null=True)
     shared = serializers.BooleanField(
         required=False,
         default=False,
@@ -186,7 +187,7 @@ class CannedReplyUpdateInput(serializers.Serializer):
     body = serializers.CharField(
         max_length=services.MAX_CANNED_REPLY_BODY, required=False, help_text=PLACEHOLDER_HELP
     )
-    category_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    category_id = id_field(required=False, allow_null=True)
     shared = serializers.BooleanField(
         required=False, help_text="Making a reply shared or personal takes an admin."
     )
@@ -194,7 +195,7 @@ class CannedReplyUpdateInput(serializers.Serializer):
 
 class CannedReplyListQuery(serializers.Serializer):
     q = _search_field("Search in titles and bodies.")
-    category = serializers.IntegerField(min_value=1, required=False, help_text="A category id.")
+    category = id_field(required=False, help_text="A category id.")
     scope = serializers.ChoiceField(
         choices=["all", "shared", "personal"],
         required=False,
@@ -204,7 +205,7 @@ class CannedReplyListQuery(serializers.Serializer):
 
 
 class CannedReplyRenderInput(serializers.Serializer):
-    ticket = serializers.IntegerField(min_value=1, help_text="The ticket's number.")
+    ticket = id_field(help_text="The ticket's number.")
 
 
 class RenderedReplyOutput(serializers.Serializer):

@@ -130,3 +130,71 @@ def test_sla_policy_refuses_another_workspaces_customer(admin_client, workspace_
     assert admin_client.post(url(SLAPolicy, "add"), data).status_code == 302
     policy = SLAPolicy.objects.get(name="Gold")
     assert policy.targets.get().workspace_id == workspace_a.pk
+
+
+def test_a_condition_that_does_not_fit_is_a_form_error(staff_client, workspace_a) -> None:
+    data = changeform_data(staff_client.get(url(Automation, "add")))
+    data.update(
+        {
+            "workspace": workspace_a.pk,
+            "name": "Bad",
+            "trigger": "ticket_created",
+            "match": "all",
+            "position": 0,
+            "conditions-TOTAL_FORMS": 1,
+            "conditions-0-position": 0,
+            "conditions-0-field": "priority",
+            "conditions-0-operator": "contains",
+            "conditions-0-value": '"hi"',
+            "actions-TOTAL_FORMS": 1,
+            "actions-0-position": 0,
+            "actions-0-action_type": "set_priority",
+            "actions-0-params": '{"priority": "whenever"}',
+        }
+    )
+    response = staff_client.post(url(Automation, "add"), data)
+    assert response.status_code == 200
+    condition_errors, action_errors = (
+        inline.formset.errors[0] for inline in response.context["inline_admin_formsets"]
+    )
+    assert "operator" in condition_errors and "params" in action_errors
+    assert not Automation.objects.exists()
+
+
+def test_a_webhook_secret_is_write_only_in_the_admin(staff_client, workspace_a) -> None:
+    automation = Automation.objects.create(
+        workspace=workspace_a, name="Hook", trigger="ticket_created"
+    )
+    action = AutomationAction.objects.create(
+        workspace=workspace_a,
+        automation=automation,
+        action_type="call_webhook",
+        params={"url": "https://hooks.example.com/x"},
+        secret="hunter2-secret",
+    )
+    page = staff_client.get(url(action))
+    assert page.status_code == 200 and b"hunter2-secret" not in page.content
+    data = changeform_data(page)
+    data["secret"] = "new-secret"
+    assert staff_client.post(url(action), data).status_code == 302
+    action.refresh_from_db()
+    assert action.secret == "new-secret"
+
+
+def test_a_macro_with_an_action_that_does_not_fit_is_a_form_error(staff_client, workspace_a):
+    from automation.models import Macro
+
+    data = changeform_data(staff_client.get(url(Macro, "add")))
+    data.update(
+        workspace=workspace_a.pk,
+        name="Bad macro",
+        position=0,
+        usage_count=0,
+        actions='[{"action_type": "call_webhook", "params": {"url": "https://x.test"}}]',
+    )
+    response = staff_client.post(url(Macro, "add"), data)
+    assert response.status_code == 200
+    assert "actions" in response.context["adminform"].form.errors
+    data["actions"] = '[{"action_type": "add_tags", "params": {"tags": ["  vip "]}}]'
+    assert staff_client.post(url(Macro, "add"), data).status_code == 302
+    assert Macro.objects.get().actions == [{"action_type": "add_tags", "params": {"tags": ["vip"]}}]

@@ -8,7 +8,9 @@
 - ``pagination``: cursor pagination with a validated ``page_size``;
 - ``parsers``: JSON bodies only, with a size cap (415 / 413);
 - ``idempotency``: ``Idempotency-Key`` on POST;
-- ``viewsets``: the guarded bases (``WorkspaceScopedViewSet``, ``EnqueAPIView``);
+- ``fields``: serializer fields every input shares (bounded ids);
+- ``viewsets``: the guarded bases (``WorkspaceScopedViewSet``, ``EnqueAPIView``) and what
+  ``OPTIONS`` answers;
 - ``schema``: the OpenAPI AutoSchema that documents all of the above;
 - ``urls``: the ``/v1`` router every app registers its viewsets on.
 """

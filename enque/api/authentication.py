@@ -19,12 +19,20 @@ body.
 Refresh tokens rotate (``rotate_refresh``): the old one is blacklisted as the new one is
 issued, and a refresh token used twice is refused. ``revoke_refresh`` blacklists one on
 logout (a password reset blacklists all of a user's: workspaces.services).
+
+A sign-in is a session: every token of one chain of rotations carries the same ``sid``
+claim. Logout blacklists the refresh token and also marks its ``sid`` revoked in the
+cache for an access token's lifetime, so the access tokens already handed out (to the
+API or a websocket) stop working at once instead of living on until they expire.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -37,13 +45,19 @@ from workspaces.models import Agent, User
 WORKSPACE_CLAIM = "workspace_id"
 AGENT_CLAIM = "agent_id"
 USER_CLAIM = "user_id"
+SESSION_CLAIM = "sid"
 
 
-def issue_tokens(agent: Agent) -> dict[str, str]:
-    """A new access/refresh pair for this membership."""
+def _revoked_session_key(session_id: str) -> str:
+    return f"jwt:revoked-session:{session_id}"
+
+
+def issue_tokens(agent: Agent, *, session_id: str | None = None) -> dict[str, str]:
+    """A new access/refresh pair for this membership (a new session unless one is given)."""
     refresh = RefreshToken.for_user(agent.user)
     refresh[WORKSPACE_CLAIM] = agent.workspace_id
     refresh[AGENT_CLAIM] = agent.pk
+    refresh[SESSION_CLAIM] = session_id or uuid.uuid4().hex
     # The access token copies every claim of the refresh token but its type, jti and times.
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
@@ -56,6 +70,9 @@ def agent_for_claims(claims: Any) -> Agent:
         agent_id = int(claims[AGENT_CLAIM])
     except (KeyError, TypeError, ValueError):
         raise InvalidToken("The token does not name a workspace membership.") from None
+    session_id = claims.get(SESSION_CLAIM) if hasattr(claims, "get") else None
+    if session_id and cache.get(_revoked_session_key(str(session_id))):
+        raise AuthenticationFailed("This session was signed out.", code="token_revoked")
     agent = (
         Agent.objects.select_related("user", "workspace")
         .filter(
@@ -120,9 +137,14 @@ def rotate_refresh(raw: str) -> tuple[Agent, dict[str, str]]:
         if not newly_blacklisted:
             # Two refreshes raced with one token: the first one won, the second is a reuse.
             raise InvalidToken("Token is blacklisted")
-    return agent, issue_tokens(agent)
+    return agent, issue_tokens(agent, session_id=refresh.get(SESSION_CLAIM))
 
 
 def revoke_refresh(raw: str) -> None:
     refresh = _refresh_token(raw)
     refresh.blacklist()
+    session_id = refresh.get(SESSION_CLAIM)
+    if session_id:
+        # Access tokens cannot outlive this mark: it expires with the longest of them.
+        lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()
+        cache.set(_revoked_session_key(str(session_id)), True, timeout=int(lifetime) + 60)

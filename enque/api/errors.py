@@ -31,6 +31,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -213,9 +214,12 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return api_not_found(request)
 
 
+# Exempt like every DRF view: the API authenticates with tokens, not cookies, and this view
+# changes nothing; otherwise a POST to an unknown /v1 path is CSRF's HTML 403, not a 404.
+@csrf_exempt
 def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """The last route under /v1/ (enque/api/urls.py), so an unknown API path is a JSON 404
-    even with DEBUG on, when Django would render its technical 404 page instead."""
+    for every method, even with DEBUG on, when Django would render its technical 404 page."""
     # Unknown /v1 paths count against the caller's address like any API request, so a
     # scan of guessed URLs runs into the same limit (and the answer carries its headers).
     throttled = count_unrouted_request(request)

@@ -8,10 +8,16 @@ Paths have no trailing slash (``/v1/tickets/12``), as the original service's.
 
 from __future__ import annotations
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from automation.api.macros import MacroViewSet
+from automation.api.notifications import NotificationPreferenceViewSet, NotificationViewSet
+from automation.api.rules import AutomationViewSet, WorkflowViewSet
+from automation.api.schedules import BusinessHoursViewSet, SLAPolicyViewSet, TicketSLAViewSet
 from enque.api.errors import api_not_found
 from tickets.api.attachments import AttachmentViewSet
 from tickets.api.export import TicketExportViewSet
@@ -25,6 +31,21 @@ from workspaces.people_api.agents import AgentViewSet as PeopleAgentViewSet
 from workspaces.people_api.agents import TeamViewSet
 from workspaces.people_api.customers import CompanyViewSet, CustomerViewSet
 from workspaces.people_api.signatures import SignatureViewSet
+
+# The API docs pages load Swagger UI / ReDoc from drf-spectacular's default CDN, with an
+# inline style (and ReDoc an inline script, Google fonts and a blob: worker): the site's
+# Content-Security-Policy (settings) is widened for these two pages only. They render the
+# schema, never user content.
+DOCS_CDN = "https://cdn.jsdelivr.net"
+docs_csp = csp_update(
+    {
+        "script-src": [DOCS_CDN, UNSAFE_INLINE],
+        "style-src": [DOCS_CDN, UNSAFE_INLINE, "https://fonts.googleapis.com"],
+        "img-src": [DOCS_CDN],
+        "font-src": ["https://fonts.gstatic.com"],
+        "worker-src": ["blob:"],
+    }
+)
 
 router = SimpleRouter(trailing_slash=False)
 router.register("workspaces", WorkspaceViewSet, basename="workspace")
@@ -45,12 +66,38 @@ router.register("scheduled-comments", ScheduledCommentViewSet, basename="schedul
 router.register("views", SavedViewViewSet, basename="saved-view")
 router.register("export", TicketExportViewSet, basename="export")
 router.register("attachments", AttachmentViewSet, basename="attachment")
+# Rules, SLA, macros and notifications (automation.api).
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("automations", AutomationViewSet, basename="automation")
+router.register("business-hours", BusinessHoursViewSet, basename="business-hours")
+router.register("sla-policies", SLAPolicyViewSet, basename="sla-policy")
+router.register("macros", MacroViewSet, basename="macro")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("docs/redoc", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path(
+        "docs",
+        docs_csp(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path(
+        "docs/redoc",
+        docs_csp(SpectacularRedocView.as_view(url_name="api-schema")),
+        name="api-redoc",
+    ),
     *auth.urlpatterns,
+    # Single objects, not lists (automation.api): their own routes.
+    re_path(
+        r"^tickets/(?P<number>[0-9]+)/sla$",
+        TicketSLAViewSet.as_view({"get": "show"}),
+        name="ticket-sla",
+    ),
+    path(
+        "notification-preferences",
+        NotificationPreferenceViewSet.as_view({"get": "show", "patch": "change"}),
+        name="notification-preferences",
+    ),
     *router.urls,
     # Keep last: any other /v1 path is a 404 in the error envelope.
     re_path(r"^(?P<path>.*)$", api_not_found, name="api-not-found"),

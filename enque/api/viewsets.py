@@ -53,6 +53,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from rest_framework import exceptions, status
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -69,8 +70,25 @@ from workspaces.models import Agent, TenantModel, Workspace
 ALWAYS_ALLOWED_QUERY_PARAMS = frozenset({"format"})
 
 
+class EnqueMetadata(SimpleMetadata):
+    """What ``OPTIONS`` answers: the view's name and description and the media types it
+    renders and parses. DRF's default would also describe each write's fields from
+    ``get_serializer()``, which our split input/output serializers (and actions without a
+    body, or without a ``pk``) do not fit; the OpenAPI schema (/v1/schema) documents them."""
+
+    def determine_metadata(self, request: Request, view: APIView) -> dict[str, Any]:
+        return {
+            "name": view.get_view_name(),
+            "description": view.get_view_description(),
+            "renders": [renderer.media_type for renderer in view.renderer_classes],
+            "parses": [parser.media_type for parser in view.parser_classes],
+        }
+
+
 class EnqueViewMixin:
     """Shared by every /v1 view (DRF ``APIView`` subclasses)."""
+
+    metadata_class = EnqueMetadata
 
     input_serializer_class: type[BaseSerializer] | None = None
     output_serializer_class: type[BaseSerializer] | None = None

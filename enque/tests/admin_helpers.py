@@ -12,14 +12,22 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from automation.models import (
+    AssignmentCursor,
     Automation,
     AutomationAction,
     AutomationCondition,
+    AutomationRun,
     BusinessHours,
     BusinessHoursSlot,
+    DigestDelivery,
     Holiday,
+    Macro,
+    Notification,
+    NotificationPreference,
     SLAPolicy,
     SLATarget,
+    TicketSLA,
+    WebhookDelivery,
     Workflow,
 )
 from enque.tests.factories import (
@@ -155,6 +163,39 @@ def populate(
     )
     SLATarget.objects.create(
         workspace=ws, policy=policy, priority="normal", first_response_minutes=60
+    )
+    # What the engine records, macros and notifications (automation).
+    run = AutomationRun.objects.create(
+        workspace=ws, automation=automation, ticket=ticket, trigger="ticket_created"
+    )
+    WebhookDelivery.objects.create(
+        workspace=ws,
+        automation=automation,
+        run=run,
+        ticket=ticket,
+        url="https://hooks.example.com/enque",
+        body="{}",
+        secret=f"whsec-{n}",
+    )
+    AssignmentCursor.objects.create(workspace=ws, team=team, last_agent=agent)
+    TicketSLA.objects.create(workspace=ws, ticket=ticket, policy=policy, first_response_minutes=60)
+    Macro.objects.create(
+        workspace=ws,
+        name=f"Ask for details {copy}",
+        actions=[{"action_type": "set_status", "params": {"status": "pending"}}],
+    )
+    Notification.objects.create(
+        workspace=ws, recipient=agent, kind="assigned", ticket=ticket, data={"message": "Yours"}
+    )
+    NotificationPreference.objects.get_or_create(
+        workspace=ws, agent=agent, kind="mentioned", defaults={"email": False}
+    )
+    DigestDelivery.objects.create(
+        workspace=ws,
+        agent=agent,
+        kind="daily_digest",
+        period_start=timezone.localdate() - timedelta(days=copy),
+        status="sent",
     )
     SavedView.objects.create(workspace=ws, name=f"Urgent {copy}", filters={"priority": ["urgent"]})
     SavedView.objects.create(

@@ -132,8 +132,9 @@ class AttachmentViewSet(WorkspaceScopedViewSet):
         description="The bytes (as an attachment, never rendered inline), or on S3 a 302 to "
         "a short-lived signed URL.",
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The file."
+            # The stored (sniffed) type of the file: image/png, application/pdf, ...
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The file, with its own content type."
             ),
             302: OpenApiResponse(description="Redirect to a signed storage URL (S3)."),
         },

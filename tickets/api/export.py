@@ -40,13 +40,8 @@ from tickets.models import Ticket
 from tickets.selectors import ExportPosition, ticket_export_page
 from workspaces.models import Workspace
 
-DEFAULT_SETTLE_SECONDS = 5
 _CURSOR_SALT = "tickets.export"
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def settle_seconds() -> float:
-    return getattr(settings, "TICKET_EXPORT_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS)
 
 
 def encode_cursor(position: ExportPosition) -> str:
@@ -92,7 +87,7 @@ class TicketExportViewSet(WorkspaceScopedViewSet):
         else:
             position = ExportPosition(updated_at=query.get("since", _BEGINNING), id=0)
         limit = query["page_size"]
-        until = timezone.now() - timedelta(seconds=settle_seconds())
+        until = timezone.now() - timedelta(seconds=settings.TICKET_EXPORT_SETTLE_SECONDS)
         page = ticket_export_page(
             workspace=self.workspace, after=position, until=until, limit=limit
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from enque.api.fields import id_field
 from workspaces.models import AgentRole
 
 # --- Output ----------------------------------------------------------------------------
@@ -109,8 +110,8 @@ class RegisterInput(serializers.Serializer):
 class LoginInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = password_field()
-    workspace_id = serializers.IntegerField(
-        required=False, min_value=1, help_text="Sign in to this workspace; default: the last used."
+    workspace_id = id_field(
+        required=False, help_text="Sign in to this workspace; default: the last used."
     )
 
 
@@ -119,7 +120,7 @@ class RefreshInput(serializers.Serializer):
 
 
 class SwitchWorkspaceInput(serializers.Serializer):
-    workspace_id = serializers.IntegerField(min_value=1)
+    workspace_id = id_field()
 
 
 class PasswordResetInput(serializers.Serializer):
@@ -140,9 +141,7 @@ class AcceptInviteInput(serializers.Serializer):
 class InviteInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=AgentRole.choices, default=AgentRole.AGENT)
-    team_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=100
-    )
+    team_ids = serializers.ListField(child=id_field(), required=False, default=list, max_length=100)
 
 
 def _time_zone(value: str) -> str:

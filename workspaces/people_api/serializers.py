@@ -11,6 +11,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from enque.api.fields import id_field
 from tickets.models import TicketChannel, TicketPriority, TicketStatus
 from workspaces.api.serializers import AgentOutput
 from workspaces.models import AgentRole
@@ -68,8 +69,7 @@ class CustomerOutput(serializers.Serializer):
 class CustomerCreateInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    company_id = serializers.IntegerField(
-        min_value=1,
+    company_id = id_field(
         required=False,
         allow_null=True,
         help_text="A company of this workspace; omitted: the company owning the email's "
@@ -84,9 +84,7 @@ class CustomerCreateInput(serializers.Serializer):
 class CustomerUpdateInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    company_id = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, help_text="null removes the company."
-    )
+    company_id = id_field(required=False, allow_null=True, help_text="null removes the company.")
     phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
     notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
 
@@ -97,9 +95,7 @@ class CustomerListQuery(serializers.Serializer):
         required=False,
         help_text="Search in names and email addresses (case-insensitive, substring).",
     )
-    company = serializers.IntegerField(
-        min_value=1, required=False, help_text="Only the customers of this company (its id)."
-    )
+    company = id_field(required=False, help_text="Only the customers of this company (its id).")
 
 
 # --- Companies -----------------------------------------------------------------------------
@@ -210,7 +206,7 @@ class AgentListQuery(serializers.Serializer):
     is_active = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Active or deactivated only."
     )
-    team = serializers.IntegerField(min_value=1, required=False, help_text="Members of a team.")
+    team = id_field(required=False, help_text="Members of a team.")
 
 
 class TeamMemberOutput(serializers.Serializer):
@@ -232,7 +228,7 @@ class TeamOutput(serializers.Serializer):
 
 def _agent_ids_field(**kwargs: object) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=id_field(),
         max_length=1000,
         help_text="Ids of agents of this workspace.",
         **kwargs,

@@ -301,6 +301,30 @@ def test_after_logout_the_refresh_token_is_refused(api_client: APIClient, alice:
     assert error(refresh)["code"] == "token_not_valid"
 
 
+def test_after_logout_the_access_tokens_of_that_session_are_refused(
+    api_client: APIClient, alice: Agent
+) -> None:
+    first = issue_tokens(alice)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {first['access']}")
+    rotated = api_client.post("/v1/auth/refresh", {"refresh": first["refresh"]}, format="json")
+    other_session = issue_tokens(alice)
+
+    logout = api_client.post(
+        "/v1/auth/logout", {"refresh": rotated.json()["refresh"]}, format="json"
+    )
+
+    assert logout.status_code == 204
+    # Both the original and the rotated access token belong to the signed-out session.
+    for access in (first["access"], rotated.json()["access"]):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+        me = api_client.get("/v1/auth/me")
+        assert me.status_code == 401
+        assert error(me)["code"] == "token_revoked"
+    # Another sign-in of the same person is not affected.
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {other_session['access']}")
+    assert api_client.get("/v1/auth/me").status_code == 200
+
+
 def test_logout_refuses_a_token_that_is_not_one(api_client: APIClient) -> None:
     response = api_client.post("/v1/auth/logout", {"refresh": "garbage"}, format="json")
 

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from enque import child_processes, embedded_redis
+from enque import child_processes, embedded_redis, queues
 
 # Seconds a child gets to finish after SIGTERM before it is killed. The worker may be in the
 # middle of a task; with acks_late an interrupted task is redelivered, so this can stay short.
@@ -167,6 +167,8 @@ class Command(BaseCommand):
                 [
                     python, "-m", "celery", "-A", "enque", "worker", "-l", "info", *pool,
                     "--hostname", "serve@%h",
+                    # Every queue (enque/queues.py): one worker does all the work here.
+                    "--queues", ",".join(queues.ALL),
                     # One worker on one machine: no peers to synchronise with at start-up.
                     "--without-mingle", "--without-gossip",
                 ],

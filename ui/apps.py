@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class UiConfig(AppConfig):
+    """The agent UI: server-rendered pages (templates/ui/) enhanced with htmx (static/)."""
+
+    name = "ui"
+    verbose_name = "Agent UI"

@@ -1,0 +1,377 @@
+"""The ticket page and everything done on it.
+
+Every change posts to a small endpoint that calls one ticket service and answers, for
+htmx, with the "live bundle": the header, the side panel and the thread, each swapped out
+of band (``ui/ticket/_live.html``). The websocket's refresh (``ticket_live``) answers the
+same bundle, so a change made here, by a colleague, by an email or by an automation shows
+the same way. Without htmx each endpoint redirects back to the page (post/redirect/get).
+
+Query budget of the page (asserted in ui/tests/test_ticket.py), whatever the length of the
+thread: session, user, membership; the ticket with its embedded objects and counts; its
+tags; the comments with authors; their attachments; the history with actors; automation
+names (only when the history names any); pending scheduled replies and their attachments;
+agents, teams, categories, tags; canned replies; the customer's other tickets and their
+number; the workspace switcher.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from automation.models import Automation
+from enque.errors import EnqueError, NotFound
+from tickets import selectors, services
+from tickets.actors import Actor
+from tickets.models import (
+    DONE_STATUSES,
+    CannedReply,
+    ScheduledComment,
+    ScheduledCommentStatus,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+)
+from ui.forms import MergeForm, ReplyForm, TagForm, TicketFieldsForm, add_service_error
+from ui.session import agent_view
+from ui.thread import Names, build_thread
+from ui.views.attachments import size_limited_upload
+from ui.views.common import (
+    Lookups,
+    is_htmx,
+    redirect_htmx_aware,
+    render_fragment,
+    render_page,
+)
+
+OTHER_TICKETS_SHOWN = 5
+
+
+def ticket_or_404(request: HttpRequest, number: int) -> Ticket:
+    try:
+        return selectors.ticket_get(workspace=request.workspace, number=number)
+    except NotFound:
+        raise Http404 from None
+
+
+def sla_clocks(ticket: Ticket, now: datetime) -> list[dict[str, Any]]:
+    """The SLA deadlines still running: first response until answered, resolution until
+    resolved."""
+    clocks = []
+    if ticket.first_response_due_at and ticket.first_response_at is None:
+        clocks.append({"label": "First response", "due": ticket.first_response_due_at})
+    if ticket.sla_due_at and ticket.status not in DONE_STATUSES:
+        clocks.append({"label": "Resolution", "due": ticket.sla_due_at})
+    for clock in clocks:
+        left = (clock["due"] - now).total_seconds()
+        clock["overdue"] = left < 0
+        clock["soon"] = 0 <= left < 3600
+    return clocks
+
+
+def ticket_context(request: HttpRequest, ticket: Ticket, lookups: Lookups) -> dict[str, Any]:
+    """Header, side panel and thread: what the page and the live bundle render."""
+    workspace = request.workspace
+    comments = list(selectors.comment_list(ticket=ticket))
+    events = list(selectors.ticket_event_list(ticket=ticket))
+    automation_ids = {
+        e.data["automation"]
+        for e in events
+        if isinstance(e.data, dict) and e.data.get("automation")
+    }
+    automations = (
+        dict(
+            Automation.objects.for_workspace(workspace)
+            .filter(pk__in=automation_ids)
+            .values_list("pk", "name")
+        )
+        if automation_ids
+        else {}
+    )
+    names = Names(
+        agents=lookups.agents,
+        teams=lookups.teams,
+        categories=lookups.categories,
+        automations=automations,
+    )
+    scheduled = list(
+        selectors.scheduled_comment_list(workspace=workspace).filter(
+            ticket=ticket, status=ScheduledCommentStatus.PENDING
+        )
+    )
+    others = Ticket.objects.for_workspace(workspace).filter(
+        customer_id=ticket.customer_id, deleted_at__isnull=True
+    )
+    other_tickets = list(
+        others.exclude(pk=ticket.pk)
+        .order_by("-updated_at", "-id")
+        .only("number", "subject", "status", "updated_at")[:OTHER_TICKETS_SHOWN]
+    )
+    return {
+        "ticket": ticket,
+        "thread": build_thread(
+            comments=comments,
+            events=events,
+            names=names,
+            original_html=ticket.body.html if getattr(ticket, "body", None) else "",
+        ),
+        "scheduled": scheduled,
+        "lookups": lookups,
+        "statuses": TicketStatus.choices,
+        "priorities": TicketPriority.choices,
+        "sla": sla_clocks(ticket, timezone.now()),
+        "other_tickets": other_tickets,
+        "customer_ticket_count": others.count(),
+        "can_change": request.agent.can_reply and ticket.merged_into_id is None,
+        "is_merged": ticket.merged_into_id is not None,
+    }
+
+
+def canned_replies(request: HttpRequest) -> list[CannedReply]:
+    """The workspace's shared canned replies and the agent's own."""
+    from django.db.models import Q
+
+    return list(
+        CannedReply.objects.for_workspace(request.workspace)
+        .filter(Q(owner__isnull=True) | Q(owner=request.agent))
+        .select_related("category")
+        .order_by("title", "id")
+    )
+
+
+def _reply_form(request: HttpRequest, data: Any = None, files: Any = None) -> ReplyForm:
+    return ReplyForm(data, files, workspace=request.workspace, agent=request.agent)
+
+
+@require_GET
+@agent_view
+def ticket_page(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = ticket_or_404(request, number)
+    lookups = Lookups(request)
+    context = ticket_context(request, ticket, lookups)
+    context.update(
+        reply_form=_reply_form(request),
+        merge_form=MergeForm(),
+        canned=canned_replies(request),
+    )
+    return render_page(request, "ui/ticket/ticket.html", context)
+
+
+@require_GET
+@agent_view
+def ticket_live(request: HttpRequest, number: int) -> HttpResponse:
+    """Header, side panel and thread as they are now (after a live event)."""
+    return _live(request, number)
+
+
+def _live(request: HttpRequest, number: int, **extra: Any) -> HttpResponse:
+    # Read again: the ticket's embedded counts and tags are those of before the change.
+    ticket = ticket_or_404(request, number)
+    context = ticket_context(request, ticket, Lookups(request))
+    context.update(extra)
+    return render_fragment(request, "ui/ticket/_live.html", context)
+
+
+def _done(request: HttpRequest, ticket: Ticket, message: str = "", **extra: Any) -> HttpResponse:
+    """The answer to a change: the live bundle for htmx, else back to the page."""
+    if is_htmx(request):
+        return _live(request, ticket.number, toast=message, **extra)
+    if message:
+        messages.success(request, message)
+    return redirect("ui:ticket", number=ticket.number)
+
+
+def _refused(request: HttpRequest, ticket: Ticket, message: str) -> HttpResponse:
+    if is_htmx(request):
+        return _live(request, ticket.number, toast=message, toast_error=True)
+    messages.error(request, message)
+    return redirect("ui:ticket", number=ticket.number)
+
+
+@size_limited_upload
+@require_POST
+@agent_view
+def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
+    """A public reply, an internal note, or either scheduled for later."""
+    ticket = ticket_or_404(request, number)
+    form = _reply_form(request, request.POST, request.FILES)
+    actor = Actor.for_agent(request.agent)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            attachments, missing = selectors.attachments_for_ids(
+                workspace=request.workspace, ids=data["attachment_ids"]
+            )
+            if missing:
+                raise NotFound("An attachment was not found; upload it again.")
+            for upload in request.FILES.getlist("files"):
+                attachments.append(
+                    services.attachment_upload(
+                        workspace=request.workspace, actor=actor, file=upload
+                    )
+                )
+            internal = data["mode"] == "note"
+            if data["when"] is not None:
+                scheduled = services.comment_schedule(
+                    ticket=ticket,
+                    actor=actor,
+                    send_at=data["when"],
+                    body_text=data["body"],
+                    internal=internal,
+                    attachments=attachments,
+                )
+                message = f"Scheduled for {timezone.localtime(scheduled.send_at):%Y-%m-%d %H:%M}."
+            else:
+                services.comment_create(
+                    ticket=ticket,
+                    actor=actor,
+                    body_text=data["body"],
+                    internal=internal,
+                    attachments=attachments,
+                    status=data["status"] or None,
+                )
+                message = "Note added." if internal else "Reply sent."
+        except EnqueError as exc:
+            add_service_error(form, exc)
+        else:
+            if is_htmx(request):
+                return _live(
+                    request,
+                    ticket.number,
+                    toast=message,
+                    reply_form=_reply_form(request),
+                    canned=canned_replies(request),
+                )
+            messages.success(request, message)
+            return redirect("ui:ticket", number=ticket.number)
+    if is_htmx(request):
+        response = render_fragment(
+            request,
+            "ui/ticket/_reply_form.html",
+            {"ticket": ticket, "reply_form": form, "canned": canned_replies(request)},
+            status=422,
+        )
+        response["HX-Retarget"] = "#reply-form"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    lookups = Lookups(request)
+    context = ticket_context(request, ticket, lookups)
+    context.update(reply_form=form, merge_form=MergeForm(), canned=canned_replies(request))
+    return render_page(request, "ui/ticket/ticket.html", context, status=400)
+
+
+@require_POST
+@agent_view
+def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
+    """One or more side-panel fields; only the fields posted change."""
+    ticket = ticket_or_404(request, number)
+    lookups = Lookups(request)
+    form = TicketFieldsForm(
+        request.POST, agents=lookups.agents, teams=lookups.teams, categories=lookups.categories
+    )
+    if not form.is_valid():
+        return _refused(request, ticket, " ".join(m for ms in form.errors.values() for m in ms))
+    changes = form.changes()
+    if "assignee" in changes and changes["assignee"] is not None:
+        changes["assignee"] = next(a for a in lookups.agents if a.pk == changes["assignee"])
+    if "team" in changes and changes["team"] is not None:
+        changes["team"] = next(t for t in lookups.teams if t.pk == changes["team"])
+    if "category" in changes and changes["category"] is not None:
+        changes["category"] = next(c for c in lookups.categories if c.pk == changes["category"])
+    if not changes:
+        return _done(request, ticket)
+    try:
+        changed = services.ticket_update(
+            ticket=ticket, actor=Actor.for_agent(request.agent), **changes
+        )
+    except EnqueError as exc:
+        return _refused(request, ticket, exc.message)
+    label = ", ".join(changed) if changed else ""
+    return _done(request, ticket, f"Updated {label}." if label else "")
+
+
+@require_POST
+@agent_view
+def ticket_tags(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = ticket_or_404(request, number)
+    form = TagForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, ticket, "Name a tag.")
+    actor = Actor.for_agent(request.agent)
+    try:
+        if form.cleaned_data["add"].strip():
+            services.ticket_add_tags(ticket=ticket, actor=actor, tags=[form.cleaned_data["add"]])
+        if form.cleaned_data["remove"].strip():
+            services.ticket_remove_tags(
+                ticket=ticket, actor=actor, tags=[form.cleaned_data["remove"]]
+            )
+    except EnqueError as exc:
+        return _refused(request, ticket, exc.message)
+    return _done(request, ticket)
+
+
+@require_POST
+@agent_view
+def ticket_merge(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = ticket_or_404(request, number)
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, ticket, "Give the number of the ticket to merge into.")
+    into = form.cleaned_data["into"]
+    target = (
+        Ticket.objects.for_workspace(request.workspace)
+        .filter(number=into, deleted_at__isnull=True)
+        .first()
+    )
+    if target is None:
+        return _refused(request, ticket, f"There is no ticket #{into} in this workspace.")
+    try:
+        services.ticket_merge(source=ticket, target=target, actor=Actor.for_agent(request.agent))
+    except EnqueError as exc:
+        return _refused(request, ticket, exc.message)
+    messages.success(request, f"Merged #{ticket.number} into this ticket.")
+    return redirect_htmx_aware(request, reverse("ui:ticket", args=[target.number]))
+
+
+@require_POST
+@agent_view
+def canned_render(request: HttpRequest, number: int, pk: int) -> HttpResponse:
+    """A canned reply with its placeholders filled for this ticket (and its use counted)."""
+    ticket = ticket_or_404(request, number)
+    canned = CannedReply.objects.for_workspace(request.workspace).filter(pk=pk).first()
+    if canned is None:
+        raise Http404
+    try:
+        rendered = services.canned_reply_render(
+            workspace=request.workspace, actor=request.agent, canned_reply=canned, ticket=ticket
+        )
+    except NotFound:
+        raise Http404 from None
+    except EnqueError as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status_code)
+    return JsonResponse({"body": rendered.body, "unknown": rendered.unknown_placeholders})
+
+
+@require_POST
+@agent_view
+def scheduled_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    scheduled = (
+        ScheduledComment.objects.for_workspace(request.workspace)
+        .filter(pk=pk, ticket__deleted_at__isnull=True)
+        .select_related("ticket")
+        .first()
+    )
+    if scheduled is None:
+        raise Http404
+    try:
+        services.scheduled_comment_cancel(scheduled=scheduled, actor=Actor.for_agent(request.agent))
+    except EnqueError as exc:
+        return _refused(request, scheduled.ticket, exc.message)
+    return _done(request, scheduled.ticket, "Scheduled reply cancelled.")
