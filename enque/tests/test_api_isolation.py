@@ -158,6 +158,46 @@ class World:
     b_free_attachment: TicketAttachment
     b_scheduled: ScheduledComment
     b_mailbox: MailboxConnection
+    b_workflow: Any = None
+    b_automation: Any = None
+    b_business_hours: Any = None
+    b_sla_policy: Any = None
+    b_macro: Any = None
+    b_notification: Any = None
+
+
+def _automation_objects(b: Workspace, charlie: Agent, ticket: Ticket) -> dict[str, Any]:
+    """Workspace B's rules, schedules, macro and notification (automation.api routes)."""
+    from automation import models as automation_models
+
+    workflow = automation_models.Workflow.objects.create(
+        workspace=b, name=f"{MARKER} workflow", trigger="ticket_created"
+    )
+    automation = automation_models.Automation.objects.create(
+        workspace=b, name=f"{MARKER} rule", trigger="ticket_created", workflow=workflow
+    )
+    business_hours = automation_models.BusinessHours.objects.create(
+        workspace=b, name=f"{MARKER} hours", timezone="UTC"
+    )
+    sla_policy = automation_models.SLAPolicy.objects.create(
+        workspace=b, name=f"{MARKER} SLA", business_hours=business_hours
+    )
+    macro = automation_models.Macro.objects.create(workspace=b, name=f"{MARKER} macro", actions=[])
+    notification = automation_models.Notification.objects.create(
+        workspace=b,
+        recipient=charlie,
+        kind=automation_models.NotificationKind.values[0],
+        ticket=ticket,
+        data={"marker": MARKER},
+    )
+    return {
+        "b_workflow": workflow,
+        "b_automation": automation,
+        "b_business_hours": business_hours,
+        "b_sla_policy": sla_policy,
+        "b_macro": macro,
+        "b_notification": notification,
+    }
 
 
 def _upload(workspace: Workspace, agent: Agent, name: str) -> TicketAttachment:
@@ -280,6 +320,7 @@ def world(settings: Any, alice: Agent, charlie: Agent) -> World:
         b_free_attachment=b_free_attachment,
         b_scheduled=b_scheduled,
         b_mailbox=b_mailbox,
+        **_automation_objects(b, charlie, b_ticket),
     )
 
 
@@ -334,6 +375,18 @@ ROUTE_OBJECTS: dict[str, ObjectRef] = {
     "saved-view-tickets": lambda w: w.b_view.pk,
     "attachment-detail": lambda w: w.b_attachment.pk,
     "attachment-download": lambda w: w.b_attachment.pk,
+    "workflow-detail": lambda w: w.b_workflow.pk,
+    "automation-detail": lambda w: w.b_automation.pk,
+    "automation-runs": lambda w: w.b_automation.pk,
+    "automation-test": lambda w: w.b_automation.pk,
+    "business-hours-detail": lambda w: w.b_business_hours.pk,
+    "sla-policy-detail": lambda w: w.b_sla_policy.pk,
+    "macro-detail": lambda w: w.b_macro.pk,
+    "macro-preview": lambda w: w.b_macro.pk,
+    "macro-apply": lambda w: w.b_macro.pk,
+    "notification-detail": lambda w: w.b_notification.pk,
+    "notification-read": lambda w: w.b_notification.pk,
+    "ticket-sla": _ticket,
 }
 
 # A body for every write, valid in every respect but the object: the 404 must come from the
@@ -369,6 +422,20 @@ WRITE_BODIES: dict[tuple[str, str], Body] = {
     ("scheduled-comment-cancel", "post"): None,
     ("saved-view-detail", "patch"): lambda w: {"name": "Hijacked"},
     ("saved-view-detail", "delete"): None,
+    ("workflow-detail", "patch"): lambda w: {"name": "Hijacked"},
+    ("workflow-detail", "delete"): None,
+    ("automation-detail", "patch"): lambda w: {"name": "Hijacked"},
+    ("automation-detail", "delete"): None,
+    ("automation-test", "post"): lambda w: {"ticket": w.a_ticket.number},
+    ("business-hours-detail", "patch"): lambda w: {"name": "Hijacked"},
+    ("business-hours-detail", "delete"): None,
+    ("sla-policy-detail", "patch"): lambda w: {"name": "Hijacked"},
+    ("sla-policy-detail", "delete"): None,
+    ("macro-detail", "patch"): lambda w: {"name": "Hijacked"},
+    ("macro-detail", "delete"): None,
+    ("macro-preview", "post"): lambda w: {"ticket": w.a_ticket.number},
+    ("macro-apply", "post"): lambda w: {"ticket": w.a_ticket.number},
+    ("notification-read", "post"): None,
 }
 
 
