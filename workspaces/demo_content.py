@@ -12,6 +12,7 @@ ticket's number). Canned replies use the product's own ``{{...}}`` placeholders 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 DEMO_SLUG = "demo"
@@ -22,7 +23,8 @@ DEMO_EMAIL = "demo@enque.local"
 # A published password for a local demo on purpose: README shows it, the command prints it.
 # `seed_demo` refuses to run with ENVIRONMENT=production for that reason.
 DEMO_PASSWORD = "enque-demo-2026"  # noqa: S105
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
+# Where `make run` serves the agent UI's sign-in page (serve reads the same HOST and PORT).
+ADMIN_URL = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/"
 # The same draw every time: a demo that is easy to describe and to test.
 RANDOM_SEED = 2026
 
