@@ -258,6 +258,13 @@ class InboundEmail(TenantModel):
                 condition=~Q(provider_message_id=""),
                 name="inbound_mailbox_provider_id_unique",
             ),
+            # NULLs are distinct in a unique index, so mail with no mailbox (an admin upload,
+            # `ingest_email` without --mailbox) dedupes per workspace instead.
+            models.UniqueConstraint(
+                fields=["workspace", "message_id"],
+                condition=Q(mailbox__isnull=True),
+                name="inbound_no_mailbox_message_id_unique",
+            ),
         ]
         indexes = [
             # The admin's "failed mail" view and `reprocess_email`.
@@ -272,3 +279,73 @@ class InboundEmail(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.from_address}: {self.subject}"[:120]
+
+
+class OutboundEmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    # Gave up after the last retry, or the message can never go (no mailbox, no recipient).
+    FAILED = "failed", "Failed"
+
+
+class OutboundEmail(TenantModel):
+    """One email we send: a public reply (or an automatic message) on its way to a customer.
+
+    A row is written in the transaction that creates the reply, and the send task runs on
+    commit; the row's status makes the send idempotent and retryable with backoff.
+    """
+
+    mailbox = models.ForeignKey(
+        MailboxConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="outbound_emails")
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbound_emails"
+    )
+    # Our Message-ID (integrations.mime.make_message_id()), without angle brackets.
+    message_id = models.CharField(max_length=998)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    to_addresses = models.JSONField(default=list, blank=True)
+    cc_addresses = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    # Auto-responses and notifications: capped per recipient per hour against loops.
+    is_automatic = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=OutboundEmailStatus.choices, default=OutboundEmailStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=400, blank=True)
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            # One email per reply, however often the send is enqueued.
+            models.UniqueConstraint(
+                fields=["comment"],
+                condition=Q(comment__isnull=False),
+                name="outbound_comment_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "message_id"], name="outbound_ws_message_id_unique"
+            ),
+        ]
+        indexes = [
+            # The retry sweep claims due pending rows of every workspace.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="outbound_pending_due_idx",
+            ),
+            models.Index(fields=["workspace", "status"], name="outbound_ws_status_idx"),
+            # The automatic-mail cap counts recent automatic messages to one address.
+            models.Index(
+                fields=["workspace", "is_automatic", "created_at"], name="outbound_auto_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"<{self.message_id}> to {', '.join(self.to_addresses)}"[:120]

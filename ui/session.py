@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,3 +91,19 @@ def agent_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
     wrapper.agent_view = True  # type: ignore[attr-defined]  # the URL test checks every route
     return wrapper
+
+
+def admin_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``agent_view`` for the workspace's owners and admins only (settings pages).
+
+    Any other agent gets a 404, as for a page that does not exist: settings are not theirs
+    to find.
+    """
+
+    @wraps(view)
+    def only_admins(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.agent.is_admin:
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return agent_view(only_admins)

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from ui.routes import analytics, automations, mailboxes, microsoft, settings
 from ui.views import attachments, auth, inbox, people, tickets
 
 app_name = "ui"
@@ -40,4 +41,13 @@ urlpatterns = [
     path("companies", people.company_list, name="companies"),
     path("companies/new", people.company_new, name="company_new"),
     path("companies/<int:pk>", people.company_detail, name="company"),
+]
+
+# Each area of the UI owns its routes' module (ui/routes/), all in the "ui" namespace.
+urlpatterns += [
+    *settings.urlpatterns,
+    *automations.urlpatterns,
+    *mailboxes.urlpatterns,
+    *microsoft.urlpatterns,
+    *analytics.urlpatterns,
 ]

@@ -23,15 +23,19 @@ def render_page(
     """A page in the layout: adds the workspace switcher's list (one query)."""
     workspaces = list(workspaces_of_user(request.user).order_by("name", "id"))
     name = request.resolver_match.url_name if request.resolver_match else ""
-    section = (
-        "customers"
-        if name.startswith("customer")
-        else "companies"
-        if name.startswith("compan")
-        else "inbox"
-    )
+    if name.startswith("settings"):
+        section = "settings"
+    elif name.startswith("dashboard"):
+        section = "dashboard"
+    elif name.startswith("customer"):
+        section = "customers"
+    elif name.startswith("compan"):
+        section = "companies"
+    else:
+        section = "inbox"
     context = {
         "section": section,
+        "is_workspace_admin": request.agent.is_admin,
         "agent": request.agent,
         "workspace": request.workspace,
         "workspaces": workspaces,
