@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format migrations-check clean
+.PHONY: help venv run test lint format migrations-check clean bench-data bench bench-full
 
 help:
 	@echo "make run               migrate, seed the demo, serve web + worker + beat on :8000"
@@ -17,6 +17,9 @@ help:
 	@echo "make format            ruff fixes + ruff format"
 	@echo "make migrations-check  fail if a model change has no migration"
 	@echo "make clean             remove caches and collected static files (keeps var/ data)"
+	@echo "make bench-data [SIZE=10000]  generate the benchmark workspace bench-SIZE"
+	@echo "make bench             the benchmark suite on 10,000 tickets (bench/results/)"
+	@echo "make bench-full        the suite on 1,000,000 tickets on PostgreSQL"
 
 venv: $(STAMP)
 
@@ -59,3 +62,16 @@ migrations-check: venv
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis staticfiles test-artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Benchmarks (bench/): DATABASE_URL / REDIS_URL when set, else the embedded defaults.
+SIZE ?= 10000
+BENCH_FULL_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/enque_bench
+
+bench-data: venv
+	$(PY) bench/datagen.py --size $(SIZE)
+
+bench: venv
+	$(PY) bench/run.py --size 10000 $(ARGS)
+
+bench-full: venv
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_FULL_DATABASE_URL)} $(PY) bench/run.py --size 1000000 --name full $(ARGS)

@@ -137,7 +137,7 @@ def build_rules(workspace: Any, admin: Any, teams: list[Any]) -> int:
     return made
 
 
-def run(count: int) -> None:
+def run(count: int) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
 
@@ -230,7 +230,7 @@ def run(count: int) -> None:
     started = time.monotonic()
     for plan in plans:
         ticket_create(workspace=workspace, actor=Actor.for_customer(plan["customer"]), **plan)
-    elapsed = time.monotonic() - started
+    elapsed = e2e_elapsed = time.monotonic() - started
     fired = AutomationRun.objects.count() - runs_before
     print(
         f"end to end: {count} tickets created through 40 ticket_created rules in {elapsed:.1f} s: "
@@ -281,6 +281,19 @@ def run(count: int) -> None:
         f"({first} firings), next tick {second_s:.2f} s ({second} firings)"
     )
     print(f"database: {connection.vendor}, queries not counted (DEBUG off)")
+    return {
+        "database": connection.vendor,
+        "tickets": count,
+        "rules": rules,
+        "active_rules": len(rule_list),
+        "end_to_end_tickets_per_s": count / e2e_elapsed,
+        "firings_per_ticket": fired / count,
+        "evaluation_tickets_per_s": len(tickets) / elapsed,
+        "conditions_per_s": checks / elapsed,
+        "time_rules_first_tick_s": first_s,
+        "time_rules_next_tick_s": second_s,
+        "open_tickets": open_tickets,
+    }
 
 
 def timedelta_hours(hours: float) -> Any:
@@ -293,7 +306,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=1000)
     args = parser.parse_args()
+    run_benchmark(tickets=args.tickets)
 
+
+def run_benchmark(*, tickets: int = 1000) -> dict[str, Any]:
+    """The benchmark as a function, its figures as a dict (bench/run.py calls it in a
+    process of its own: it sets environment variables and configures Django)."""
     postgres = bool(os.environ.get("DATABASE_URL"))
     scratch = Path(tempfile.mkdtemp(prefix="enque-bench-rules-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enque.settings")
@@ -322,7 +340,7 @@ def main() -> None:
         f"migrated in {time.monotonic() - started:.1f} s"
     )
     try:
-        run(args.tickets)
+        return run(tickets)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

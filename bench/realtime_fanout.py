@@ -223,7 +223,7 @@ class Bench:
             for ws in sockets:
                 await ws.send('{"type":"ping"}')
 
-    async def run(self, token: str) -> None:
+    async def run(self, token: str) -> dict[str, Any]:
         from realtime.publish import apublish
         from tickets.hooks import TicketChange
 
@@ -271,11 +271,12 @@ class Bench:
         for task in readers:
             task.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-        self.report(expected, first_publish, publish_time)
+        result = self.report(expected, first_publish, publish_time)
         used = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
         print("cpu seconds during the run: " + ", ".join(f"{k}={v:.1f}" for k, v in used.items()))
+        return {**result, "connect_s": connect_time, "cpu_s": used}
 
-    def report(self, expected: int, first_publish: float, publish_time: float) -> None:
+    def report(self, expected: int, first_publish: float, publish_time: float) -> dict[str, Any]:
         args = self.args
         all_latencies = [x for values in self.latencies.values() for x in values]
         complete = sum(1 for values in self.latencies.values() if len(values) == args.sockets)
@@ -304,10 +305,49 @@ class Bench:
             f"{len(all_latencies) / elapsed:.0f} frames/s delivered "
             f"(first publish → last delivery {elapsed:.2f} s)"
         )
+        ms = sorted(x * 1000 for x in all_latencies) or [float("nan")]
+        return {
+            "sockets": args.sockets,
+            "events": args.events,
+            "servers": args.servers,
+            "delivered": len(all_latencies),
+            "expected": expected,
+            "lost": expected - len(all_latencies),
+            "complete_events": complete,
+            "latency_ms": {
+                "median": percentile(ms, 50),
+                "p90": percentile(ms, 90),
+                "p99": percentile(ms, 99),
+                "min": ms[0],
+                "max": ms[-1],
+            },
+            "events_per_s": args.events / elapsed,
+            "frames_per_s": len(all_latencies) / elapsed,
+        }
+
+
+def run_benchmark(
+    *, sockets: int = 1000, events: int = 100, rate: float = 50.0, servers: int = 1
+) -> dict[str, Any]:
+    """The benchmark as a function (bench/run.py calls it in a process of its own: it sets
+    environment variables and configures Django): the figures as a dict."""
+    args = argparse.Namespace(
+        sockets=sockets,
+        events=events,
+        rate=rate,
+        servers=servers,
+        connect_concurrency=100,
+        drain_timeout=30.0,
+        keep=False,
+    )
+    return execute(args)
 
 
 def main() -> None:
-    args = parse_args()
+    execute(parse_args())
+
+
+def execute(args: argparse.Namespace) -> dict[str, Any]:
     var_dir = Path(tempfile.mkdtemp(prefix="enque-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enque.settings")
     os.environ["ENQUE_VAR_DIR"] = str(var_dir)
@@ -318,7 +358,7 @@ def main() -> None:
     try:
         token = bench.setup()
         bench.start_servers()
-        asyncio.run(bench.run(token))
+        return asyncio.run(bench.run(token))
     except BaseException:
         for log in sorted(var_dir.glob("server-*.log")):
             print(f"--- {log.name} (tail) ---\n{log.read_text(errors='replace')[-3000:]}")
