@@ -3,7 +3,7 @@
 from django.urls import path
 
 from ui.routes import analytics, automations, mailboxes, microsoft, settings
-from ui.views import attachments, auth, inbox, people, tickets
+from ui.views import attachments, auth, inbox, people, ticket_new, tickets
 
 app_name = "ui"
 
@@ -22,12 +22,18 @@ urlpatterns = [
     path("views", inbox.saved_view_create, name="saved_view_create"),
     path("views/<int:pk>/delete", inbox.saved_view_delete, name="saved_view_delete"),
     # A ticket.
+    path("tickets/new", ticket_new.ticket_new, name="ticket_new"),
+    path("tickets/new/customers", ticket_new.customer_suggestions, name="ticket_new_customers"),
+    path("tickets/deleted", ticket_new.deleted_tickets, name="tickets_deleted"),
     path("tickets/<int:number>", tickets.ticket_page, name="ticket"),
     path("tickets/<int:number>/live", tickets.ticket_live, name="ticket_live"),
     path("tickets/<int:number>/reply", tickets.ticket_reply, name="ticket_reply"),
     path("tickets/<int:number>/update", tickets.ticket_update, name="ticket_update"),
     path("tickets/<int:number>/tags", tickets.ticket_tags, name="ticket_tags"),
     path("tickets/<int:number>/merge", tickets.ticket_merge, name="ticket_merge"),
+    path("tickets/<int:number>/subject", tickets.ticket_subject, name="ticket_subject"),
+    path("tickets/<int:number>/delete", tickets.ticket_delete, name="ticket_delete"),
+    path("tickets/<int:number>/restore", tickets.ticket_restore, name="ticket_restore"),
     path("tickets/<int:number>/canned/<int:pk>", tickets.canned_render, name="canned_render"),
     path("scheduled/<int:pk>/cancel", tickets.scheduled_cancel, name="scheduled_cancel"),
     # Attachments.

@@ -16,7 +16,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
@@ -197,14 +197,22 @@ def _ensure_another_owner(agent: Agent) -> None:
 
 
 def team_create(
-    *, workspace: Workspace, name: str, description: str = "", members: Iterable[Agent] = ()
+    *,
+    workspace: Workspace,
+    name: str,
+    description: str = "",
+    members: Iterable[Agent] = (),
+    teams_webhook_url: str = "",
 ) -> Team:
     name = name.strip()
     if not name:
         raise InvalidInput("A team needs a name.", code="required", field="name")
+    webhook = _teams_webhook_url(teams_webhook_url)
     try:
         with transaction.atomic():
-            team = Team.objects.create(workspace=workspace, name=name, description=description)
+            team = Team.objects.create(
+                workspace=workspace, name=name, description=description, teams_webhook_url=webhook
+            )
             team_set_members(team=team, members=members)
     except IntegrityError:
         raise Conflict("A team with this name exists.", code="duplicate", field="name") from None
@@ -540,6 +548,47 @@ def invitation_create(
             ),
         )
     return invitation, token
+
+
+def _pending_invitation(workspace: Workspace, actor: Agent, invitation: Invitation) -> None:
+    _require_admin(actor, workspace)
+    _in_workspace(workspace, invitation, what="Invitation")
+    # An owner's invitation is an owner's to take back or send again, as inviting one is.
+    _require_owner_for(actor, invitation.role)
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was accepted already.", code="invitation_accepted")
+
+
+def invitation_revoke(*, workspace: Workspace, actor: Agent, invitation: Invitation) -> None:
+    """Take back a pending invitation (admins): its link stops working at once."""
+    _pending_invitation(workspace, actor, invitation)
+    with transaction.atomic():
+        Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).delete()
+    logger.info(
+        "invitation revoked",
+        extra={
+            "workspace_id": workspace.pk,
+            "invitation_id": invitation.pk,
+            "by_agent_id": actor.pk,
+        },
+    )
+
+
+def invitation_resend(
+    *, workspace: Workspace, actor: Agent, invitation: Invitation
+) -> tuple[Invitation, str]:
+    """Send a pending (or expired) invitation again: a fresh link and expiry, the old link
+    revoked (``invitation_create`` replaces the address's pending invitations). Teams deleted
+    since the first sending are left out."""
+    _pending_invitation(workspace, actor, invitation)
+    team_ids = Team.objects.for_workspace(workspace).filter(pk__in=invitation.team_ids)
+    return invitation_create(
+        workspace=workspace,
+        actor=actor,
+        email=invitation.email,
+        role=invitation.role,
+        team_ids=list(team_ids.values_list("pk", flat=True)),
+    )
 
 
 def invitation_accept(*, token: str, name: str = "", password: str = "") -> tuple[Agent, bool]:
@@ -934,7 +983,9 @@ def team_update(
     team: Team,
     name: str = _UNCHANGED,
     description: str = _UNCHANGED,
+    teams_webhook_url: str = _UNCHANGED,
 ) -> Team:
+    """Rename or describe a team, or set its Microsoft Teams webhook ("" removes it)."""
     _require_admin(actor, workspace)
     _in_workspace(workspace, team, what="Team")
     changes: dict[str, Any] = {}
@@ -946,6 +997,8 @@ def team_update(
         changes["name"] = name
     if description is not _UNCHANGED:
         changes["description"] = description.strip()
+    if teams_webhook_url is not _UNCHANGED:
+        changes["teams_webhook_url"] = _teams_webhook_url(teams_webhook_url)
     if not changes:
         return team
     for field, value in changes.items():
@@ -956,6 +1009,32 @@ def team_update(
     except IntegrityError:
         raise Conflict("A team with this name exists.", code="duplicate", field="name") from None
     return team
+
+
+MAX_WEBHOOK_URL_LENGTH = 2000
+
+
+def _teams_webhook_url(url: str) -> str:
+    """A Microsoft Teams incoming-webhook URL, or "" for none. HTTPS only: the URL is a
+    secret that posts into a channel, and notifications carry ticket subjects."""
+    url = url.strip()
+    if not url:
+        return ""
+    if len(url) > MAX_WEBHOOK_URL_LENGTH:
+        raise InvalidInput(
+            f"At most {MAX_WEBHOOK_URL_LENGTH} characters.",
+            code="max_length",
+            field="teams_webhook_url",
+        )
+    try:
+        URLValidator(schemes=["https"])(url)
+    except DjangoValidationError:
+        raise InvalidInput(
+            "Paste the webhook's https:// URL from Microsoft Teams.",
+            code="invalid",
+            field="teams_webhook_url",
+        ) from None
+    return url
 
 
 def team_delete(*, workspace: Workspace, actor: Agent, team: Team) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -54,9 +55,15 @@ from ui.views.common import (
 OTHER_TICKETS_SHOWN = 5
 
 
-def ticket_or_404(request: HttpRequest, number: int) -> Ticket:
+def ticket_or_404(request: HttpRequest, number: int, *, include_deleted: bool = False) -> Ticket:
+    """The workspace's ticket #number; a deleted one only when asked for and only for
+    admins (who may restore it): to anyone else a deleted ticket does not exist."""
     try:
-        return selectors.ticket_get(workspace=request.workspace, number=number)
+        return selectors.ticket_get(
+            workspace=request.workspace,
+            number=number,
+            include_deleted=include_deleted and request.agent.is_admin,
+        )
     except NotFound:
         raise Http404 from None
 
@@ -129,8 +136,13 @@ def ticket_context(request: HttpRequest, ticket: Ticket, lookups: Lookups) -> di
         "sla": sla_clocks(ticket, timezone.now()),
         "other_tickets": other_tickets,
         "customer_ticket_count": others.count(),
-        "can_change": request.agent.can_reply and ticket.merged_into_id is None,
+        "can_change": request.agent.can_reply
+        and ticket.merged_into_id is None
+        and ticket.deleted_at is None,
         "is_merged": ticket.merged_into_id is not None,
+        "is_deleted": ticket.deleted_at is not None,
+        # Deleting and restoring are the admins' (tickets.services.ticket_delete).
+        "can_delete": request.agent.is_admin,
     }
 
 
@@ -153,7 +165,7 @@ def _reply_form(request: HttpRequest, data: Any = None, files: Any = None) -> Re
 @require_GET
 @agent_view
 def ticket_page(request: HttpRequest, number: int) -> HttpResponse:
-    ticket = ticket_or_404(request, number)
+    ticket = ticket_or_404(request, number, include_deleted=True)
     lookups = Lookups(request)
     context = ticket_context(request, ticket, lookups)
     context.update(
@@ -173,7 +185,7 @@ def ticket_live(request: HttpRequest, number: int) -> HttpResponse:
 
 def _live(request: HttpRequest, number: int, **extra: Any) -> HttpResponse:
     # Read again: the ticket's embedded counts and tags are those of before the change.
-    ticket = ticket_or_404(request, number)
+    ticket = ticket_or_404(request, number, include_deleted=True)
     context = ticket_context(request, ticket, Lookups(request))
     context.update(extra)
     return render_fragment(request, "ui/ticket/_live.html", context)
@@ -375,3 +387,52 @@ def scheduled_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except EnqueError as exc:
         return _refused(request, scheduled.ticket, exc.message)
     return _done(request, scheduled.ticket, "Scheduled reply cancelled.")
+
+
+class SubjectForm(forms.Form):
+    subject = forms.CharField(max_length=998)
+
+
+@require_POST
+@agent_view
+def ticket_subject(request: HttpRequest, number: int) -> HttpResponse:
+    """Rename the ticket (``ticket_update``: the history records old and new subject)."""
+    ticket = ticket_or_404(request, number)
+    form = SubjectForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, ticket, "The subject cannot be empty (at most 998 characters).")
+    try:
+        changed = services.ticket_update(
+            ticket=ticket,
+            actor=Actor.for_agent(request.agent),
+            subject=form.cleaned_data["subject"],
+        )
+    except EnqueError as exc:
+        return _refused(request, ticket, exc.message)
+    return _done(request, ticket, "Subject changed." if changed else "")
+
+
+@require_POST
+@agent_view
+def ticket_delete(request: HttpRequest, number: int) -> HttpResponse:
+    """Soft delete (admins): the ticket leaves every list and can be restored."""
+    ticket = ticket_or_404(request, number)
+    try:
+        services.ticket_delete(ticket=ticket, actor=Actor.for_agent(request.agent))
+    except EnqueError as exc:
+        return _refused(request, ticket, exc.message)
+    messages.success(request, f"Ticket #{ticket.number} deleted. Admins can restore it.")
+    return redirect_htmx_aware(request, reverse("ui:inbox"))
+
+
+@require_POST
+@agent_view
+def ticket_restore(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = ticket_or_404(request, number, include_deleted=True)
+    try:
+        services.ticket_restore(ticket=ticket, actor=Actor.for_agent(request.agent))
+    except EnqueError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Ticket #{ticket.number} restored.")
+    return redirect_htmx_aware(request, reverse("ui:ticket", args=[ticket.number]))
