@@ -7,7 +7,7 @@ rolled back. The change's type picks the trigger::
 
     ticket.created                     -> ticket_created
     ticket.updated (with changes)      -> ticket_updated
-    comment.created by the customer    -> customer_replied
+    comment.created by the customer    -> customer_replied (not for an auto-reply)
     comment.created, agent, public     -> agent_replied
     comment.created, internal          -> note_added
 
@@ -90,7 +90,9 @@ def trigger_for(change: TicketChange) -> str | None:
             return Trigger.NOTE_ADDED
         author = change.data.get("author_type")
         if author == "customer":
-            return Trigger.CUSTOMER_REPLIED
+            # An out-of-office reply is not the customer getting back to us: answering it
+            # (an auto-response) would start a mail loop.
+            return None if change.data.get("auto_reply") else Trigger.CUSTOMER_REPLIED
         if author == "agent":
             return Trigger.AGENT_REPLIED
     return None

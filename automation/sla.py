@@ -210,6 +210,14 @@ def sla_refresh(*, ticket_id: int, workspace_id: int, now: datetime | None = Non
 
 def on_ticket_change(change: hooks.TicketChange) -> None:
     """The hooks listener: due times follow the changes that move them."""
+    if (
+        change.type == "ticket.created"
+        and not SLAPolicy.objects.for_workspace(change.workspace_id).filter(is_active=True).exists()
+    ):
+        # A new ticket has no due times and no SLA row yet, so with no active policy there
+        # is nothing to keep true: one read instead of a locking transaction (every mail
+        # that opens a ticket comes through here).
+        return
     if change.type in ("ticket.created", "ticket.merged") or (
         change.type == "ticket.updated" and SLA_FIELDS & set(change.data.get("changes", {}))
     ):

@@ -219,6 +219,8 @@ class InboundEmail(TenantModel):
     mailbox = models.ForeignKey(
         MailboxConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Uploaded or imported with no mailbox (as opposed to a mailbox deleted since).
+    received_without_mailbox = models.BooleanField(default=False)
     raw = models.FileField(upload_to=inbound_email_upload_to, max_length=300)
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
@@ -258,11 +260,13 @@ class InboundEmail(TenantModel):
                 condition=~Q(provider_message_id=""),
                 name="inbound_mailbox_provider_id_unique",
             ),
-            # NULLs are distinct in a unique index, so mail with no mailbox (an admin upload,
-            # `ingest_email` without --mailbox) dedupes per workspace instead.
+            # NULLs are distinct in a unique index, so mail received through no mailbox (an
+            # admin upload, `ingest_email` without --mailbox) dedupes per workspace instead.
+            # Keyed on how it was received, not on mailbox IS NULL: deleting two mailboxes
+            # that both received one message sets both rows' mailbox to NULL, legitimately.
             models.UniqueConstraint(
                 fields=["workspace", "message_id"],
-                condition=Q(mailbox__isnull=True),
+                condition=Q(received_without_mailbox=True),
                 name="inbound_no_mailbox_message_id_unique",
             ),
         ]

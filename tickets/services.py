@@ -21,7 +21,7 @@ from typing import Any
 import nh3
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -175,6 +175,19 @@ def allocate_ticket_number(workspace: Workspace | int) -> int:
     creations in one workspace queue here; a rollback returns the number (no gaps).
     """
     ws_id = workspace if isinstance(workspace, int) else workspace.pk
+    # One statement on the hot path (every new ticket): UPDATE … RETURNING, which
+    # PostgreSQL and SQLite (3.35+) both speak; the ORM's update() cannot return a value.
+    table = connection.ops.quote_name(TicketCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The table name is ours; the value is a parameter.
+            f"UPDATE {table} SET last_number = last_number + 1 "  # noqa: S608
+            "WHERE workspace_id = %s RETURNING last_number",
+            [ws_id],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
     counter = TicketCounter.objects.filter(workspace_id=ws_id)
     if not counter.update(last_number=F("last_number") + 1):
         # Workspaces made by workspace_create have a counter; older or hand-made ones get it
@@ -379,6 +392,9 @@ def ticket_create(
             **author,
         )
         _claim_attachments(workspace.pk, attachments, ticket=ticket, comment=comment)
+        # For callers that need the first message (the email pipeline maps its Message-ID
+        # to it) without reading it back.
+        ticket.opening_comment = comment
         tag_objects = _tags_by_name(workspace.pk, tags)
         TicketTag.objects.bulk_create(
             [TicketTag(workspace=workspace, ticket=ticket, tag=tag) for tag in tag_objects]
@@ -607,6 +623,7 @@ def comment_create(
     attachments: Sequence[TicketAttachment] = (),
     status: str | None = None,
     reopen: bool = True,
+    auto_reply: bool = False,
 ) -> Comment:
     """Add a public reply or an internal note, and keep the ticket's clocks true.
 
@@ -614,6 +631,9 @@ def comment_create(
       first time one answers a customer) and moves a new ticket to open;
     - a customer's message sets ``last_customer_reply_at`` and, unless ``reopen`` is off
       (an out-of-office reply), puts a pending, on-hold or resolved ticket back to open;
+    - ``auto_reply`` marks a customer's message as automatic (out-of-office): it never
+      reopens, and its history row and ``comment.created`` change say so, so rules for
+      customer replies (an auto-response) leave it alone;
     - ``status`` sets the ticket's status in the same step ("reply and set pending").
     """
     _check_actor(ticket.workspace_id, actor)
@@ -663,7 +683,12 @@ def comment_create(
             kind = TicketEventKind.CUSTOMER_REPLIED
             locked.last_customer_reply_at = now
             update_fields.add("last_customer_reply_at")
-            if new_status is None and reopen and locked.status in REOPENED_BY_CUSTOMER:
+            if (
+                new_status is None
+                and reopen
+                and not auto_reply
+                and locked.status in REOPENED_BY_CUSTOMER
+            ):
                 new_status = TicketStatus.OPEN
         elif actor.is_agent or actor.type == ActorType.AUTOMATION:
             kind = TicketEventKind.REPLIED
@@ -682,7 +707,8 @@ def comment_create(
                 new_status = TicketStatus.OPEN
         else:
             kind = TicketEventKind.REPLIED
-        events.append(_event(locked, actor, kind, data={"comment": comment.pk}, at=now))
+        flagged = {"auto_reply": True} if auto_reply and actor.is_customer else {}
+        events.append(_event(locked, actor, kind, data={"comment": comment.pk, **flagged}, at=now))
         changes: dict[str, dict[str, Any]] = {}
         if new_status is not None and new_status != locked.status:
             events.append(
@@ -706,7 +732,12 @@ def comment_create(
             "comment.created",
             locked,
             actor,
-            {"comment": comment.pk, "internal": internal, "author_type": comment.author_type},
+            {
+                "comment": comment.pk,
+                "internal": internal,
+                "author_type": comment.author_type,
+                **flagged,
+            },
         )
         if changes:
             _emit("ticket.updated", locked, actor, {"changes": changes})

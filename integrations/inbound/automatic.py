@@ -43,6 +43,8 @@ class Outcome(StrEnum):
     DELIVERY_STATUS = "delivery_status"  # a report that is not a failure (delayed, relayed)
     # Failed.
     NO_SENDER = "no_sender"
+    # No longer given (mail with no mailbox is processed for its workspace); older rows
+    # may still carry it.
     NO_MAILBOX = "no_mailbox"
 
 

@@ -1,25 +1,41 @@
-"""Ingest and process one received message.
+"""Ingest and process received messages.
 
-``ingest_raw_email`` stores the raw bytes first — an ``InboundEmail`` row (status
-``received``) and the file in default storage, in a transaction of its own — so a crash
-or a bad message later loses nothing. The unique constraints on (mailbox, Message-ID) and
-(mailbox, provider id) dedupe: a message fetched twice, or by two racing workers, is one
-row, and the loser of the race gets the winner's row back.
+``ingest_many`` (and ``ingest_raw_email``, its one-message form) stores the raw bytes
+first: the files in default storage, then the ``InboundEmail`` rows of the whole batch in
+one INSERT and one commit, already claimed (status ``processing``, attempt 1) by the
+process that stored them. Only then does processing start, so a crash or a bad message
+later loses nothing: a failure leaves the row ``failed`` with its error, a crashed
+process leaves it ``processing`` until ``reprocess_email --failed`` takes it as abandoned
+(STALE_PROCESSING_AFTER), and either way the raw message is there to replay. The unique
+constraints on (mailbox, Message-ID) and (mailbox, provider id) — (workspace, Message-ID)
+for mail with no mailbox — dedupe: a message fetched twice, or by two racing workers, is
+one row, and the loser of the race gets the winner's row back.
 
-``process_inbound_email`` claims the row with a compare-and-swap (``received``/``failed``
-→ ``processing``), so two workers never process one message, and then, in ONE
-transaction, creates the ticket or comment through ``tickets.services``, its attachments,
-its ``EmailTicketMapping`` and the row's outcome. Any exception rolls all of that back and
-records ``failed`` with the error; the next message goes on, and ``reprocess_email``
-replays it later.
+Each message is then processed in ONE transaction of its own: the ticket or comment
+through ``tickets.services``, its attachments, its ``EmailTicketMapping`` and the row's
+outcome. Any exception rolls all of that back and records ``failed`` with the error; the
+next message goes on, and ``reprocess_email`` replays it later (``process_inbound_email``
+claims a stored row with a compare-and-swap, ``received``/``failed`` → ``processing``,
+so two workers never process one message).
+
+Query budget. What every message of a batch would look up again — the workspace, the
+mailbox's defaults, the workspace's mailbox addresses, its agents, the customers already
+seen — is read once per batch (``_Lookups``), never across calls, so a change made
+between two pages of a sync is seen by the next page. The duplicate check and threading
+are one query (``threads.lookup``). A new ticket from a known customer costs, in its
+processing transaction: the mapping lookup, the customer, the ticket number (one UPDATE …
+RETURNING), the ticket, its body, its first comment, its history row, the mapping and the
+outcome — plus what the on-commit listeners (SLA, rules, realtime) do after commit.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
 import traceback
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import unquote
@@ -62,6 +78,7 @@ from tickets.models import (
     Ticket,
     TicketAttachment,
     TicketChannel,
+    TicketPriority,
     TicketStatus,
 )
 from tickets.services import (
@@ -74,7 +91,7 @@ from tickets.services import (
     text_to_html,
     ticket_create,
 )
-from workspaces.models import Agent, Customer
+from workspaces.models import Agent, Customer, Workspace
 from workspaces.services import customer_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -92,8 +109,8 @@ _CID_RE = re.compile(r"""cid:([^"'\s>)]+)""", re.IGNORECASE)
 
 
 class InboundRejected(Exception):
-    """A message the pipeline cannot turn into anything (no sender, no mailbox): it is
-    kept as ``failed`` with this code as its reason."""
+    """A message the pipeline cannot turn into anything (say, no sender): it is kept as
+    ``failed`` with this code as its reason."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -109,47 +126,165 @@ def synthesised_message_id(sha256: str) -> str:
 
 
 def ingest_raw_email(
-    *, mailbox: MailboxConnection, raw: bytes, provider_message_id: str = ""
+    *,
+    mailbox: MailboxConnection | None,
+    raw: bytes,
+    provider_message_id: str = "",
+    workspace: Workspace | None = None,
 ) -> InboundEmail:
     """Store ``raw`` as received by ``mailbox``, then process it; return its row.
 
     The returned row has ``was_duplicate`` set when the message was already there (it is
     then processed only if it never was, never re-processed: ``reprocess_email`` does that).
+    Mail that came through no mailbox (an uploaded ``.eml``) passes ``mailbox=None`` and
+    its ``workspace``; it dedupes on the workspace and Message-ID.
     """
-    raw = bytes(raw)
-    digest = hashlib.sha256(raw).hexdigest()
-    summary = _header_summary(raw)
-    message_id = summary.message_id or synthesised_message_id(digest)
-    provider_message_id = (provider_message_id or "").strip()[:400]
+    return ingest_many(mailbox, [(raw, provider_message_id)], workspace=workspace)[0]
 
-    existing = _existing(mailbox, message_id, provider_message_id)
-    if existing is not None:
-        return _again(existing)
-    inbound = InboundEmail(
-        workspace_id=mailbox.workspace_id,
-        mailbox=mailbox,
-        size=len(raw),
-        sha256=digest,
-        provider_message_id=provider_message_id,
-        message_id=message_id,
+
+def ingest_many(
+    mailbox: MailboxConnection | None,
+    messages: Iterable[tuple[bytes, str]],
+    *,
+    workspace: Workspace | None = None,
+) -> list[InboundEmail]:
+    """Store and process a batch of ``(raw bytes, provider id)`` received by ``mailbox``
+    (a page of a mailbox sync); one row per message, in order, as ``ingest_raw_email``
+    returns it. The raw rows of the batch are stored, and committed, before any is
+    processed. The batch is held in memory: hand it a page at a time, not a mailbox.
+    """
+    if mailbox is None and workspace is None:
+        raise ValueError("Mail with no mailbox needs its workspace.")
+    if mailbox is not None and workspace is not None and mailbox.workspace_id != workspace.pk:
+        raise ValueError("The mailbox belongs to another workspace.")
+    incoming = [_Incoming.read(raw, provider_id) for raw, provider_id in messages]
+    if not incoming:
+        return []
+    lookups = _Lookups(mailbox=mailbox, workspace=workspace)
+    _store(lookups, incoming)
+    done: dict[int, InboundEmail] = {}
+    results = []
+    for item in incoming:
+        if item.same_as is not None:
+            # The batch itself held this message twice: the first one stands for both.
+            first = done[id(item.same_as)]
+            again = copy.copy(first)
+            again.was_duplicate = True
+            results.append(again)
+            continue
+        if item.existing is not None:
+            row = _again(item.existing, lookups)
+        else:
+            row = _process(item.row, item.raw, lookups)
+            row.was_duplicate = False
+        item.raw = b""  # released as soon as processed, not at the end of the batch
+        done[id(item)] = row
+        results.append(row)
+    return results
+
+
+@dataclass
+class _Incoming:
+    raw: bytes
+    sha256: str
+    summary: HeaderSummary
+    message_id: str
+    provider_message_id: str
+    # Set by _store: the row stored for it now, or the one there already.
+    row: InboundEmail | None = None
+    existing: InboundEmail | None = None
+    same_as: _Incoming | None = None
+
+    @classmethod
+    def read(cls, raw: bytes, provider_message_id: str) -> _Incoming:
+        raw = bytes(raw)
+        digest = hashlib.sha256(raw).hexdigest()
+        summary = _header_summary(raw)
+        return cls(
+            raw=raw,
+            sha256=digest,
+            summary=summary,
+            message_id=summary.message_id or synthesised_message_id(digest),
+            provider_message_id=(provider_message_id or "").strip()[:400],
+        )
+
+
+def _store(lookups: _Lookups, incoming: list[_Incoming]) -> None:
+    """Find what is stored already (one query) and store the rest (one INSERT, one
+    commit), each row pointing at its raw file written just before."""
+    known = _existing_rows(lookups.mailbox, lookups.workspace_id, incoming)
+    by_message_id = {row.message_id: row for row in known}
+    by_provider_id = {row.provider_message_id: row for row in known if row.provider_message_id}
+    firsts: dict[str, _Incoming] = {}
+    fresh: list[_Incoming] = []
+    for item in incoming:
+        found = [by_message_id.get(item.message_id)]
+        if item.provider_message_id:
+            found.append(by_provider_id.get(item.provider_message_id))
+        found = [row for row in found if row is not None]
+        if found:
+            item.existing = min(found, key=lambda row: row.pk)
+            continue
+        keys = [f"m:{item.message_id}"]
+        if item.provider_message_id:
+            keys.append(f"p:{item.provider_message_id}")
+        earlier = next((firsts[k] for k in keys if k in firsts), None)
+        if earlier is not None:
+            item.same_as = earlier
+            continue
+        for key in keys:
+            firsts[key] = item
+        item.row = _new_row(lookups, item)
+        fresh.append(item)
+    if not fresh:
+        return
+    try:
+        with transaction.atomic():
+            InboundEmail.objects.bulk_create([item.row for item in fresh])
+    except IntegrityError:
+        # A racing worker stored one of them first: one at a time, and each loser gets the
+        # winner's row.
+        for item in fresh:
+            _store_one(lookups, item)
+
+
+def _new_row(lookups: _Lookups, item: _Incoming) -> InboundEmail:
+    summary = item.summary
+    row = InboundEmail(
+        workspace_id=lookups.workspace_id,
+        mailbox=lookups.mailbox,
+        received_without_mailbox=lookups.mailbox is None,
+        size=len(item.raw),
+        sha256=item.sha256,
+        provider_message_id=item.provider_message_id,
+        message_id=item.message_id,
         from_address=summary.from_address,
         reply_to=summary.reply_to,
         subject=summary.subject,
+        # Claimed by this process from the start: no second statement to claim it.
+        status=InboundEmailStatus.PROCESSING,
+        attempts=1,
     )
     # The bytes go to storage before the row: a row never points at a missing file. A
     # losing racer deletes its copy again.
-    inbound.raw.save(f"{digest[:16]}.eml", ContentFile(raw), save=False)
+    row.raw.save(f"{item.sha256[:16]}.eml", ContentFile(item.raw), save=False)
+    return row
+
+
+def _store_one(lookups: _Lookups, item: _Incoming) -> None:
+    row = item.row
+    row.pk = None
+    row._state.adding = True
     try:
         with transaction.atomic():
-            inbound.save(force_insert=True)
+            row.save(force_insert=True)
     except IntegrityError:
-        default_storage.delete(inbound.raw.name)
-        existing = _existing(mailbox, message_id, provider_message_id)
-        if existing is None:
+        default_storage.delete(row.raw.name)
+        winners = _existing_rows(lookups.mailbox, lookups.workspace_id, [item])
+        if not winners:
             raise
-        return _again(existing)
-    inbound.was_duplicate = False
-    return process_inbound_email(inbound, raw=raw)
+        item.row = None
+        item.existing = min(winners, key=lambda found: found.pk)
 
 
 def _header_summary(raw: bytes) -> HeaderSummary:
@@ -161,27 +296,127 @@ def _header_summary(raw: bytes) -> HeaderSummary:
         return HeaderSummary(message_id="", from_address="", subject="", reply_to="")
 
 
-def _existing(
-    mailbox: MailboxConnection, message_id: str, provider_message_id: str
-) -> InboundEmail | None:
-    match = Q(message_id=message_id)
-    if provider_message_id:
-        match |= Q(provider_message_id=provider_message_id)
-    return InboundEmail.objects.filter(mailbox=mailbox).filter(match).order_by("pk").first()
+def _existing_rows(
+    mailbox: MailboxConnection | None, workspace_id: int, incoming: Sequence[_Incoming]
+) -> list[InboundEmail]:
+    """The stored rows any of these messages matches: one query, on the unique indexes
+    the dedupe relies on — (mailbox, Message-ID) and (mailbox, provider id), or for mail
+    with no mailbox, inbound_no_mailbox_message_id_unique (workspace, Message-ID)."""
+    message_ids = sorted({item.message_id for item in incoming})
+    if mailbox is None:
+        rows = InboundEmail.objects.filter(
+            workspace_id=workspace_id,
+            received_without_mailbox=True,
+            message_id__in=message_ids,
+        )
+    else:
+        match = Q(message_id__in=message_ids)
+        provider_ids = sorted({i.provider_message_id for i in incoming if i.provider_message_id})
+        if provider_ids:
+            match |= Q(provider_message_id__in=provider_ids)
+        rows = InboundEmail.objects.filter(mailbox=mailbox).filter(match)
+    return list(rows.order_by("pk"))
 
 
-def _again(existing: InboundEmail) -> InboundEmail:
+def _again(existing: InboundEmail, lookups: _Lookups | None = None) -> InboundEmail:
     if existing.status == InboundEmailStatus.RECEIVED:
         # Stored by an ingest that died before processing it.
-        existing = process_inbound_email(existing)
+        existing = process_inbound_email(existing, lookups=lookups)
     existing.was_duplicate = True
     return existing
+
+
+class _Lookups:
+    """What every message of one batch would read again, read once for the batch.
+
+    Never kept across calls: an agent added or a mailbox connected between two pages of a
+    sync is seen by the next page. Customers seen in the batch are kept too, and forgotten
+    when a message's transaction rolls back (a customer it created is gone with it).
+    """
+
+    def __init__(
+        self, *, mailbox: MailboxConnection | None, workspace: Workspace | None = None
+    ) -> None:
+        self.mailbox = mailbox
+        self.workspace_id = mailbox.workspace_id if mailbox is not None else workspace.pk
+        self._workspace = workspace
+        self._addresses: set[str] | None = None
+        self._agents: dict[str, Agent] | None = None
+        self._agent_addresses: set[str] = set()
+        self.customers: dict[str, Customer] = {}
+
+    @classmethod
+    def for_row(cls, inbound: InboundEmail) -> _Lookups:
+        # A row with no mailbox (an upload, or its mailbox deleted since) is processed for
+        # its workspace, without a mailbox's defaults.
+        mailbox = (
+            MailboxConnection.objects.select_related(
+                "workspace", "default_team", "default_category"
+            )
+            .filter(pk=inbound.mailbox_id, workspace_id=inbound.workspace_id)
+            .first()
+            if inbound.mailbox_id
+            else None
+        )
+        if mailbox is not None:
+            return cls(mailbox=mailbox, workspace=mailbox.workspace)
+        return cls(mailbox=None, workspace=Workspace.objects.get(pk=inbound.workspace_id))
+
+    def serves(self, inbound: InboundEmail) -> bool:
+        mailbox_id = self.mailbox.pk if self.mailbox is not None else None
+        return (self.workspace_id, mailbox_id) == (inbound.workspace_id, inbound.mailbox_id)
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = self.mailbox.workspace
+        return self._workspace
+
+    def mailbox_addresses(self) -> set[str]:
+        if self._addresses is None:
+            self._addresses = {
+                address.lower()
+                for address in MailboxConnection.objects.for_workspace(
+                    self.workspace_id
+                ).values_list("email_address", flat=True)
+            }
+        return self._addresses
+
+    def _load_agents(self) -> dict[str, Agent]:
+        if self._agents is None:
+            agents = list(Agent.objects.for_workspace(self.workspace_id).select_related("user"))
+            self._agent_addresses = {agent.user.email for agent in agents}
+            self._agents = {agent.user.email: agent for agent in agents if agent.is_active}
+        return self._agents
+
+    def active_agent(self, address: str) -> Agent | None:
+        return self._load_agents().get(address)
+
+    def is_agent_address(self, address: str) -> bool:
+        """An agent of the workspace, active or not."""
+        self._load_agents()
+        return address in self._agent_addresses
+
+    def customer(self, address: str, name: str) -> Customer:
+        key = address.strip().lower()
+        customer = self.customers.get(key)
+        if customer is None or (name and not customer.name):
+            customer, _created = customer_get_or_create(
+                workspace=self.workspace, email=address, name=name
+            )
+            self.customers[key] = customer
+        return customer
+
+    def forget(self) -> None:
+        self.customers.clear()
 
 
 # --- Process --------------------------------------------------------------------------------
 
 
-def process_inbound_email(inbound: InboundEmail, *, raw: bytes | None = None) -> InboundEmail:
+def process_inbound_email(
+    inbound: InboundEmail, *, raw: bytes | None = None, lookups: _Lookups | None = None
+) -> InboundEmail:
     """Claim and process a stored message; never raises for a bad message.
 
     Returns the row as it ends: processed, ignored, failed — or unchanged when another
@@ -194,26 +429,9 @@ def process_inbound_email(inbound: InboundEmail, *, raw: bytes | None = None) ->
         updated_at=timezone.now(),
     )
     if claimed:
-        written: list[str] = []
-        try:
-            if raw is None:
-                with inbound.raw.open("rb") as handle:
-                    raw = handle.read()
-            _Processor(inbound, raw, written).run()
-        except Exception as exc:
-            if isinstance(exc, InboundRejected):
-                logger.warning("inbound email %s rejected: %s", inbound.pk, exc.code)
-            else:
-                logger.exception("inbound email %s failed", inbound.pk)
-            # Files are not transactional: remove the attachments of the rolled-back work.
-            for name in written:
-                default_storage.delete(name)
-            InboundEmail.objects.filter(pk=inbound.pk, status=InboundEmailStatus.PROCESSING).update(
-                status=InboundEmailStatus.FAILED,
-                reason=(getattr(exc, "code", "") or "error")[:200],
-                error=_error_summary(exc),
-                updated_at=timezone.now(),
-            )
+        if lookups is None or not lookups.serves(inbound):
+            lookups = _Lookups.for_row(inbound)
+        _process(inbound, raw, lookups)
     was_duplicate = getattr(inbound, "was_duplicate", False)
     inbound.refresh_from_db()
     inbound.was_duplicate = was_duplicate
@@ -231,6 +449,44 @@ def reprocess_inbound_email(inbound: InboundEmail) -> InboundEmail:
     return process_inbound_email(inbound)
 
 
+def _process(inbound: InboundEmail, raw: bytes | None, lookups: _Lookups) -> InboundEmail:
+    """Process a row this process holds the claim on; the row's fields are set to its
+    outcome as written (no reading back)."""
+    written: list[str] = []
+    try:
+        if raw is None:
+            with inbound.raw.open("rb") as handle:
+                raw = handle.read()
+        result = _Processor(inbound, raw, written, lookups).run()
+    except Exception as exc:
+        lookups.forget()
+        if isinstance(exc, InboundRejected):
+            logger.warning("inbound email %s rejected: %s", inbound.pk, exc.code)
+        else:
+            logger.exception("inbound email %s failed", inbound.pk)
+        # Files are not transactional: remove the attachments of the rolled-back work.
+        for name in written:
+            default_storage.delete(name)
+        fields = {
+            "status": InboundEmailStatus.FAILED,
+            "reason": (getattr(exc, "code", "") or "error")[:200],
+            "error": _error_summary(exc),
+            "updated_at": timezone.now(),
+        }
+        if InboundEmail.objects.filter(pk=inbound.pk, status=InboundEmailStatus.PROCESSING).update(
+            **fields
+        ):
+            _set(inbound, fields)
+        return inbound
+    _set(inbound, result)
+    return inbound
+
+
+def _set(inbound: InboundEmail, fields: dict) -> None:
+    for name, value in fields.items():
+        setattr(inbound, name, value)
+
+
 def _error_summary(exc: BaseException) -> str:
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-12)
     text = f"{type(exc).__name__}: {exc}\n\n" + "".join(lines)
@@ -244,6 +500,9 @@ class _Result:
     ticket: Ticket | None = None
     comment: Comment | None = None
     is_auto_reply: bool = False
+    # A duplicate names what it duplicates by id alone.
+    ticket_id: int | None = None
+    comment_id: int | None = None
 
 
 @dataclass
@@ -259,37 +518,45 @@ class _Content:
 
 
 class _Processor:
-    def __init__(self, inbound: InboundEmail, raw: bytes, written: list[str]) -> None:
+    def __init__(
+        self, inbound: InboundEmail, raw: bytes, written: list[str], lookups: _Lookups
+    ) -> None:
         self.inbound = inbound
         self.raw = raw
         self.written = written
+        self.lookups = lookups
+        self.mailbox = lookups.mailbox
+        self.workspace = lookups.workspace
 
-    def run(self) -> None:
-        if self.inbound.mailbox_id is None:
-            raise InboundRejected(Outcome.NO_MAILBOX, "The mailbox of this message is gone.")
-        self.mailbox = MailboxConnection.objects.select_related(
-            "workspace", "default_team", "default_category"
-        ).get(pk=self.inbound.mailbox_id)
-        self.workspace = self.mailbox.workspace
+    def run(self) -> dict:
+        """Process the message in one transaction; the outcome's fields as written."""
         self.parsed = parse_email(self.raw, max_size=settings.MAX_INBOUND_EMAIL_SIZE)
         verdict = classify(self.parsed, ignore_lists=settings.INBOUND_IGNORE_LISTS)
         with transaction.atomic():
             result = self.decide(verdict)
+            now = timezone.now()
+            fields = {
+                "status": result.status,
+                "reason": str(result.reason)[:200],
+                "ticket_id": result.ticket.pk if result.ticket else result.ticket_id,
+                "comment_id": result.comment.pk if result.comment else result.comment_id,
+                "is_auto_reply": result.is_auto_reply,
+                "processed_at": now,
+                "error": "",
+                "updated_at": now,
+            }
             updated = InboundEmail.objects.filter(
                 pk=self.inbound.pk, status=InboundEmailStatus.PROCESSING
-            ).update(
-                status=result.status,
-                reason=str(result.reason)[:200],
-                ticket=result.ticket,
-                comment=result.comment,
-                is_auto_reply=result.is_auto_reply,
-                processed_at=timezone.now(),
-                error="",
-                updated_at=timezone.now(),
-            )
+            ).update(**fields)
             if not updated:
                 # reprocess_email took the row over as abandoned: its run owns the outcome.
                 raise RuntimeError("Lost the claim on this message while processing it.")
+        # The objects themselves, so a caller reading row.ticket reads no row back.
+        if result.ticket is not None:
+            fields["ticket"] = result.ticket
+        if result.comment is not None:
+            fields["comment"] = result.comment
+        return fields
 
     # --- Deciding -------------------------------------------------------------------------
 
@@ -307,26 +574,25 @@ class _Processor:
         if not sender:
             raise InboundRejected(Outcome.NO_SENDER, "The message has no sender address.")
 
-        duplicate = self.duplicate_mapping()
-        if duplicate is not None:
-            ticket_id, comment_id = duplicate
+        ws_id = self.workspace.pk
+        known = threads.lookup(
+            ws_id,
+            self.inbound.message_id,
+            threads.header_thread_ids(parsed.in_reply_to, parsed.references),
+        )
+        if known.duplicate is not None:
+            # The same message already came in through another mailbox of the workspace
+            # (a customer wrote to support@ and sales@ at once): one ticket, not two.
+            ticket_id, comment_id = known.duplicate
             return _Result(
                 InboundEmailStatus.PROCESSED,
                 Outcome.DUPLICATE,
-                ticket=Ticket(pk=ticket_id),
-                comment=Comment(pk=comment_id) if comment_id else None,
+                ticket_id=ticket_id,
+                comment_id=comment_id,
             )
 
-        agent = (
-            Agent.objects.for_workspace(self.workspace)
-            .filter(is_active=True, user__email=sender)
-            .select_related("user")
-            .first()
-        )
-        ws_id = self.workspace.pk
-        target = threads.ticket_for_message_ids(
-            ws_id, threads.header_thread_ids(parsed.in_reply_to, parsed.references)
-        ) or threads.ticket_for_subject(ws_id, parsed.subject, sender)
+        agent = self.lookups.active_agent(sender)
+        target = known.ticket or threads.ticket_for_subject(ws_id, parsed.subject, sender)
 
         if verdict.kind == Kind.AUTO_REPLY:
             if agent is not None and not verdict.subject_only:
@@ -357,32 +623,10 @@ class _Processor:
         return _Result(InboundEmailStatus.IGNORED, reason)
 
     def mailbox_addresses(self) -> set[str]:
-        return {
-            address.lower()
-            for address in MailboxConnection.objects.for_workspace(self.workspace).values_list(
-                "email_address", flat=True
-            )
-        }
-
-    def duplicate_mapping(self) -> tuple[int, int | None] | None:
-        """(ticket id, comment id) when the same message already came in through another
-        mailbox of the workspace (a customer wrote to support@ and sales@ at once): one
-        ticket, not two. One query on mapping_ws_message_id_idx."""
-        return (
-            EmailTicketMapping.objects.filter(
-                workspace_id=self.workspace.pk,
-                message_id=self.inbound.message_id,
-                direction=MailDirection.INBOUND,
-            )
-            .order_by("pk")
-            .values_list("ticket_id", "comment_id")
-            .first()
-        )
+        return self.lookups.mailbox_addresses()
 
     def customer(self, address: str, name: str) -> Customer:
-        customer, _created = customer_get_or_create(
-            workspace=self.workspace, email=address, name=name[:200]
-        )
+        customer = self.lookups.customer(address, name[:200])
         if customer.email_bounced_at is not None:
             # They wrote again: the address works.
             Customer.objects.filter(pk=customer.pk).update(email_bounced_at=None)
@@ -398,9 +642,7 @@ class _Processor:
         if found is None:
             return None
         name, address = found
-        if address in self.mailbox_addresses():
-            return None
-        if Agent.objects.for_workspace(self.workspace).filter(user__email=address).exists():
+        if address in self.mailbox_addresses() or self.lookups.is_agent_address(address):
             return None
         return name, address
 
@@ -429,15 +671,17 @@ class _Processor:
             body_text=content.body_text,
             channel=TicketChannel.EMAIL,
             via=CommentVia.EMAIL,
-            priority=mailbox.default_priority,
-            team=mailbox.default_team,
-            category=mailbox.default_category,
+            priority=mailbox.default_priority if mailbox else TicketPriority.NORMAL,
+            team=mailbox.default_team if mailbox else None,
+            category=mailbox.default_category if mailbox else None,
             mailbox=mailbox,
             attachments=content.attachments,
             original_html=content.original_html,
             original_text=content.original_text,
         )
-        comment = Comment.objects.filter(ticket=ticket).order_by("pk").first()
+        comment = getattr(ticket, "opening_comment", None)
+        if comment is None:
+            comment = Comment.objects.filter(ticket=ticket).order_by("pk").first()
         self.map(ticket, comment)
         all_notes = list(notes or [])
         if follow_up_of is not None:
@@ -464,9 +708,7 @@ class _Processor:
         return _Result(InboundEmailStatus.PROCESSED, Outcome.REPLY, ticket=ticket, comment=comment)
 
     def auto_reply(self, ticket: Ticket, sender: str) -> _Result:
-        customer, _created = customer_get_or_create(
-            workspace=self.workspace, email=sender, name=self.parsed.from_name[:200]
-        )
+        customer = self.lookups.customer(sender, self.parsed.from_name[:200])
         content = self.content(strip_quotes=True)
         comment = comment_create(
             ticket=ticket,
@@ -475,8 +717,10 @@ class _Processor:
             body_text=content.body_text,
             via=CommentVia.EMAIL,
             attachments=content.attachments,
-            # An out-of-office reply is not the customer getting back to us.
+            # An out-of-office reply is not the customer getting back to us: it reopens
+            # nothing, and rules for customer replies (an auto-response) skip it.
             reopen=False,
+            auto_reply=True,
         )
         self.map(ticket, comment)
         self.note(ticket, content.notes)
@@ -509,7 +753,8 @@ class _Processor:
 
     def forwarded(self, agent: Agent, name: str, address: str) -> _Result:
         customer = self.customer(address, name)
-        note = f"Forwarded into {self.mailbox.email_address} by {agent.name} <{agent.user.email}>."
+        into = f" into {self.mailbox.email_address}" if self.mailbox else ""
+        note = f"Forwarded{into} by {agent.name} <{agent.user.email}>."
         return self.new_ticket(
             customer,
             Outcome.FORWARDED,
@@ -525,9 +770,13 @@ class _Processor:
             return self.ignored(f"{Outcome.DELIVERY_STATUS}:{report.failures[0].action}")
         recipients = sorted({f.recipient for f in failures if "@" in f.recipient})
         if recipients:
+            now = timezone.now()
             Customer.objects.for_workspace(self.workspace).filter(email__in=recipients).update(
-                email_bounced_at=timezone.now()
+                email_bounced_at=now
             )
+            for recipient in recipients:
+                if recipient in self.lookups.customers:
+                    self.lookups.customers[recipient].email_bounced_at = now
         ticket = threads.ticket_for_message_ids(
             self.workspace.pk, report.original_ids if report else []
         )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db.models import Q
 
-from integrations.models import EmailTicketMapping
+from integrations.models import EmailTicketMapping, MailDirection
 from tickets.models import Comment, Ticket
 
 # Merges form a chain at most this long before we stop following it (and a cycle, which
@@ -44,21 +45,64 @@ def final_ticket(workspace_id: int, ticket_id: int) -> Ticket | None:
     return None
 
 
+def _final_of(workspace_id: int, ticket: Ticket) -> Ticket | None:
+    """``final_ticket`` for a ticket already read: no query unless it was merged."""
+    if ticket.workspace_id != workspace_id or ticket.deleted_at is not None:
+        return None
+    if ticket.merged_into_id is None:
+        return ticket
+    return final_ticket(workspace_id, ticket.pk)
+
+
 def ticket_for_message_ids(workspace_id: int, ids: Sequence[str]) -> Ticket | None:
     """The ticket of the first id (in the order given) that a mapping knows."""
-    ids = [i for i in dict.fromkeys(ids) if i][:MAX_REFERENCE_IDS]
-    if not ids:
-        return None
-    # One query on mapping_ws_message_id_idx.
-    rows = EmailTicketMapping.objects.filter(
-        workspace_id=workspace_id, message_id__in=ids
-    ).values_list("message_id", "ticket_id")
-    rank = {message_id: position for position, message_id in enumerate(ids)}
-    for _message_id, ticket_id in sorted(rows, key=lambda row: (rank[row[0]], row[1])):
-        ticket = final_ticket(workspace_id, ticket_id)
+    return lookup(workspace_id, "", ids).ticket
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the workspace's mappings know of a received message."""
+
+    # (ticket id, comment id) when this very Message-ID came in before (through another
+    # mailbox of the workspace): the message is that ticket's already.
+    duplicate: tuple[int, int | None] | None
+    # The ticket its In-Reply-To / References lead to (merges followed), if any.
+    ticket: Ticket | None
+
+
+def lookup(workspace_id: int, message_id: str, thread_ids: Sequence[str]) -> Known:
+    """The message's own id and its thread ids against ``EmailTicketMapping``: one query
+    on mapping_ws_message_id_idx, the tickets (and their customers) read in the same
+    query, so threading costs no more unless a ticket was merged."""
+    ids = [i for i in dict.fromkeys(thread_ids) if i][:MAX_REFERENCE_IDS]
+    wanted = list(dict.fromkeys([message_id, *ids] if message_id else ids))
+    if not wanted:
+        return Known(None, None)
+    rows = list(
+        EmailTicketMapping.objects.filter(workspace_id=workspace_id, message_id__in=wanted)
+        .select_related("ticket__customer")
+        .order_by("pk")
+    )
+    duplicate = next(
+        (
+            (row.ticket_id, row.comment_id)
+            for row in rows
+            if message_id
+            and row.message_id == message_id
+            and row.direction == MailDirection.INBOUND
+        ),
+        None,
+    )
+    rank = {mid: position for position, mid in enumerate(ids)}
+    threaded = sorted(
+        (row for row in rows if row.message_id in rank),
+        key=lambda row: (rank[row.message_id], row.ticket_id),
+    )
+    for row in threaded:
+        ticket = _final_of(workspace_id, row.ticket)
         if ticket is not None:
-            return ticket
-    return None
+            return Known(duplicate, ticket)
+    return Known(duplicate, None)
 
 
 def header_thread_ids(in_reply_to: Sequence[str], references: Sequence[str]) -> list[str]:

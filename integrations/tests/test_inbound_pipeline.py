@@ -20,10 +20,14 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from automation.models import AutomationRun
+from automation.services import automation_create
 from enque.testing import postgres_only
-from integrations.inbound import ingest_raw_email, pipeline, process_inbound_email
+from enque.tests.factories import CannedReplyFactory
+from integrations.inbound import ingest_many, ingest_raw_email, pipeline, process_inbound_email
 from integrations.mime import is_own_message_id, make_message_id
 from integrations.models import (
     EmailTicketMapping,
@@ -33,7 +37,7 @@ from integrations.models import (
     MailDirection,
 )
 from tickets.actors import Actor
-from tickets.models import Comment, Ticket, TicketAttachment
+from tickets.models import Comment, Ticket, TicketAttachment, TicketEvent
 from tickets.services import ticket_merge, ticket_set_status
 from workspaces.models import Agent, Customer, Workspace
 
@@ -354,6 +358,48 @@ def test_an_out_of_office_reply_is_threaded_flagged_and_reopens_nothing(
     assert opened.ticket.status == "pending"
 
 
+def test_an_out_of_office_reply_fires_no_auto_response_while_a_customer_reply_does(
+    mailbox: MailboxConnection, alice: Agent, django_capture_on_commit_callbacks: Any
+) -> None:
+    canned = CannedReplyFactory(workspace=mailbox.workspace, body="We got your message.")
+    rule = automation_create(
+        workspace=mailbox.workspace,
+        actor=alice,
+        name="Acknowledge customer replies",
+        trigger="customer_replied",
+        actions=[{"action_type": "send_canned_reply", "params": {"canned_reply_id": canned.pk}}],
+    )
+    opened = ingest_raw_email(mailbox=mailbox, raw=mail())
+    ticket = opened.ticket
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ooo = ingest_raw_email(
+            mailbox=mailbox,
+            raw=mail(
+                subject="Automatic reply: Printer on fire",
+                in_reply_to=opened.message_id,
+                headers={"Auto-Submitted": "auto-replied"},
+            ),
+        )
+
+    assert (ooo.reason, ooo.is_auto_reply, ooo.comment.ticket_id) == ("auto_reply", True, ticket.pk)
+    assert not AutomationRun.objects.filter(automation=rule).exists()
+    assert not Comment.objects.filter(ticket=ticket, author_type="system", is_internal=False)
+    assert not Comment.objects.filter(ticket=ticket, body_text__contains="We got your message")
+    # The history says why: the customer's comment was an automatic one.
+    event = TicketEvent.objects.get(ticket=ticket, kind="customer_replied")
+    assert event.data == {"comment": ooo.comment_id, "auto_reply": True}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = ingest_raw_email(
+            mailbox=mailbox, raw=mail(subject="Re: Printer on fire", in_reply_to=opened.message_id)
+        )
+
+    assert (reply.reason, reply.is_auto_reply) == ("reply", False)
+    assert AutomationRun.objects.filter(automation=rule, ticket=ticket).count() == 1
+    assert Comment.objects.filter(ticket=ticket, body_text__contains="We got your message").exists()
+
+
 def test_auto_replies_to_closed_tickets_or_from_agents_are_dropped(
     mailbox: MailboxConnection, alice: Agent, bob: Agent
 ) -> None:
@@ -491,6 +537,191 @@ def test_attachments_are_stored_hashed_and_sniffed(mailbox: MailboxConnection) -
         assert handle.read() == PNG
 
 
+# --- Mail with no mailbox ---------------------------------------------------------------------
+
+
+def test_mail_with_no_mailbox_dedupes_per_workspace(
+    mailbox: MailboxConnection, mailbox_b: MailboxConnection
+) -> None:
+    workspace = mailbox.workspace
+    raw = mail()
+
+    first = ingest_raw_email(mailbox=None, workspace=workspace, raw=raw)
+    again = ingest_raw_email(mailbox=None, workspace=workspace, raw=raw)
+    elsewhere = ingest_raw_email(mailbox=None, workspace=mailbox_b.workspace, raw=raw)
+
+    assert (first.status, first.reason, first.mailbox_id) == ("processed", "new_ticket", None)
+    assert first.ticket.mailbox_id is None and first.ticket.priority == "normal"
+    assert again.was_duplicate and again.pk == first.pk
+    # Another workspace's copy is that workspace's own message.
+    assert not elsewhere.was_duplicate and elsewhere.workspace_id == mailbox_b.workspace_id
+    assert InboundEmail.objects.filter(workspace=workspace).count() == 1
+    assert Ticket.objects.filter(workspace=workspace).count() == 1
+    # A mailbox of the workspace receiving it too is the cross-mailbox duplicate: one ticket.
+    through_mailbox = ingest_raw_email(mailbox=mailbox, raw=raw)
+    assert (through_mailbox.reason, through_mailbox.ticket_id) == (
+        "duplicate_message",
+        first.ticket_id,
+    )
+    with pytest.raises(ValueError, match="needs its workspace"):
+        ingest_raw_email(mailbox=None, raw=raw)
+    with pytest.raises(ValueError, match="another workspace"):
+        ingest_raw_email(mailbox=mailbox, workspace=mailbox_b.workspace, raw=raw)
+
+
+def test_deleting_two_mailboxes_that_received_one_message_keeps_both_rows(
+    mailbox: MailboxConnection,
+) -> None:
+    # Their rows both lose their mailbox on delete: that must not collide with the dedupe of
+    # mail that was received without one.
+    other = MailboxConnection.objects.create(
+        workspace=mailbox.workspace, provider="imap", email_address="sales@acme.test"
+    )
+    raw = mail()
+    ingest_raw_email(mailbox=mailbox, raw=raw)
+    ingest_raw_email(mailbox=other, raw=raw)
+
+    mailbox.delete()
+    other.delete()
+
+    rows = InboundEmail.objects.filter(workspace=other.workspace)
+    assert rows.count() == 2
+    assert {(r.mailbox_id, r.received_without_mailbox) for r in rows} == {(None, False)}
+    # An upload of the same message afterwards is its own, mailbox-less, copy.
+    uploaded = ingest_raw_email(mailbox=None, workspace=other.workspace, raw=raw)
+    assert uploaded.received_without_mailbox and not uploaded.was_duplicate
+
+
+# --- Batches -----------------------------------------------------------------------------------
+
+
+def test_a_batch_is_stored_first_then_each_message_processed_on_its_own(
+    mailbox: MailboxConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = ingest_raw_email(mailbox=mailbox, raw=mail(subject="Already here"))
+    opening = mail(subject="Printer on fire")
+    bad = b"\x00\x01 no headers at all"
+    reply = mail(subject="Re: Printer on fire", in_reply_to=mid(opening))
+    statuses_when_processing_began: list[list[str]] = []
+    real_run = pipeline._Processor.run
+
+    def run(self: Any) -> dict:
+        statuses_when_processing_began.append(
+            list(InboundEmail.objects.exclude(pk=stored.pk).values_list("status", flat=True))
+        )
+        return real_run(self)
+
+    monkeypatch.setattr(pipeline._Processor, "run", run)
+
+    rows = ingest_many(
+        mailbox,
+        [
+            (opening, "p-1"),
+            (bad, "p-2"),
+            (opening, ""),  # the batch holds it twice
+            (reply, "p-3"),
+            (mail(message_id=stored.message_id, subject="Already here"), ""),
+        ],
+    )
+
+    # Every row of the batch was stored, and claimed, before the first was processed.
+    assert statuses_when_processing_began[0] == ["processing"] * 3
+    assert [(r.status, r.reason, r.was_duplicate) for r in rows] == [
+        ("processed", "new_ticket", False),
+        ("failed", "no_sender", False),
+        ("processed", "new_ticket", True),
+        ("processed", "reply", False),
+        ("processed", "new_ticket", True),
+    ]
+    assert rows[2].pk == rows[0].pk and rows[4].pk == stored.pk
+    # The bad message failed alone; the reply after it threaded onto the ticket before it.
+    assert rows[3].ticket_id == rows[0].ticket_id
+    assert rows[0].provider_message_id == "p-1"
+    assert InboundEmail.objects.count() == 4 and Ticket.objects.count() == 2
+    for row in rows:
+        db = InboundEmail.objects.get(pk=row.pk)
+        assert (db.status, db.reason, db.ticket_id, db.comment_id, db.attempts) == (
+            row.status,
+            row.reason,
+            row.ticket_id,
+            row.comment_id,
+            row.attempts,
+        )
+
+
+def test_a_batch_reads_the_workspace_lookups_once(
+    mailbox: MailboxConnection, alice: Agent, bob: Agent
+) -> None:
+    def ingest(count: int) -> list[str]:
+        messages = [
+            (mail(sender="Dan <dan@customer.test>", subject=f"No. {n}"), "") for n in range(count)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            rows = ingest_many(mailbox, messages)
+        assert {row.reason for row in rows} == {"new_ticket"}
+        return [q["sql"] for q in queries.captured_queries]
+
+    ingest(1)  # Dan is a customer from now on.
+    two, six = ingest(2), ingest(6)
+
+    def reads(sql: list[str], table: str) -> int:
+        return sum(1 for q in sql if q.startswith("SELECT") and f'FROM "{table}"' in q)
+
+    for queries in (two, six):
+        # Once per batch: what is stored already, the mailbox addresses, the agents, the
+        # customer; and one INSERT for the batch's raw rows.
+        assert reads(queries, "integrations_inboundemail") == 1
+        assert reads(queries, "integrations_mailboxconnection") == 1
+        assert reads(queries, "workspaces_agent") == 1
+        assert reads(queries, "workspaces_customer") == 1
+        assert sum(q.startswith('INSERT INTO "integrations_inboundemail"') for q in queries) == 1
+    # Per message: the mapping lookup (duplicate + thread, one query), the ticket number,
+    # the ticket, its body, comment, history row, mapping, and the outcome — plus what the
+    # on-commit listeners read, and the transaction's savepoints.
+    per_message = (len(six) - len(two)) / 4
+    assert per_message == int(per_message) and per_message <= 16, per_message
+
+
+# --- Failure and replay ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_database_error_mid_processing_leaves_the_raw_message_and_replay_works(
+    mailbox: MailboxConnection,
+) -> None:
+    """Not a Python exception standing in for the database: the database itself rejects a
+    statement of the processing transaction (on PostgreSQL that aborts the transaction),
+    after the raw row was committed."""
+    raw = mail(attachment=("shot.png", PNG))
+
+    def ticket_insert_fails(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith('INSERT INTO "tickets_ticket" '):
+            return execute("SELECT * FROM enque_this_table_does_not_exist", (), many, context)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(ticket_insert_fails):
+        inbound = ingest_raw_email(mailbox=mailbox, raw=raw)
+
+    assert (inbound.status, inbound.reason, inbound.attempts) == ("failed", "error", 1)
+    assert "enque_this_table_does_not_exist" in inbound.error
+    stored = InboundEmail.objects.get()
+    assert (stored.status, stored.error) == ("failed", inbound.error)
+    with default_storage.open(stored.raw.name, "rb") as handle:
+        assert handle.read() == raw
+    # Everything the processing wrote is gone: customer, attachment row and file.
+    assert not Ticket.objects.exists() and not Customer.objects.exists()
+    assert not TicketAttachment.objects.exists() and stored_files("attachments") == []
+
+    out = StringIO()
+    call_command("reprocess_email", "--id", str(stored.pk), stdout=out)
+
+    stored.refresh_from_db()
+    assert (stored.status, stored.reason, stored.attempts) == ("processed", "new_ticket", 2)
+    assert f"inbound #{stored.pk} processed: new_ticket → ticket #1" in out.getvalue()
+    assert Ticket.objects.count() == 1 and TicketAttachment.objects.count() == 1
+    assert EmailTicketMapping.objects.get().ticket_id == stored.ticket_id
+
+
 # --- Failure and replay ------------------------------------------------------------------------
 
 
@@ -552,14 +783,32 @@ def test_a_failure_after_the_ticket_was_written_rolls_all_of_it_back(
     assert not TicketAttachment.objects.exists()
 
 
+class WorkerKilled(BaseException):
+    """The process dies mid-processing: nothing in the pipeline gets to record it."""
+
+
 def test_a_message_left_processing_by_a_crashed_worker_is_replayed(
     mailbox: MailboxConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "process_inbound_email", lambda inbound, raw=None: inbound)
-    inbound = ingest_raw_email(mailbox=mailbox, raw=mail())
+    raw = mail()
+
+    def killed(self: Any) -> None:
+        raise WorkerKilled
+
+    monkeypatch.setattr(pipeline._Processor, "run", killed)
+    with pytest.raises(WorkerKilled):
+        ingest_raw_email(mailbox=mailbox, raw=raw)
     monkeypatch.undo()
+    # The raw row was committed before processing started, and is left claimed.
+    inbound = InboundEmail.objects.get()
+    assert (inbound.status, inbound.attempts) == ("processing", 1)
+    with default_storage.open(inbound.raw.name, "rb") as handle:
+        assert handle.read() == raw
+    # Fetched again meanwhile: already there, and not processed twice.
+    again = ingest_raw_email(mailbox=mailbox, raw=raw)
+    assert again.was_duplicate and again.status == "processing"
     InboundEmail.objects.filter(pk=inbound.pk).update(
-        status="processing", updated_at=timezone.now() - timedelta(hours=1)
+        updated_at=timezone.now() - timedelta(hours=1)
     )
     # A fresh "processing" row belongs to a live worker: --failed leaves it alone.
     fresh = ingest_raw_email(mailbox=mailbox, raw=mail())
@@ -569,7 +818,8 @@ def test_a_message_left_processing_by_a_crashed_worker_is_replayed(
 
     inbound.refresh_from_db()
     fresh.refresh_from_db()
-    assert (inbound.status, inbound.attempts) == ("processed", 1)
+    assert (inbound.status, inbound.attempts) == ("processed", 2)
+    assert Ticket.objects.filter(pk=inbound.ticket_id).exists()
     assert fresh.status == "processing"
 
 
@@ -652,16 +902,16 @@ def test_two_workers_ingesting_the_same_message_make_one_ticket(
 ) -> None:
     # Both workers look for the message before either stores it: the unique constraint
     # decides, and the loser gets the winner's row.
-    real_existing = pipeline._existing
+    real_existing = pipeline._existing_rows
     looked = threading.local()
 
-    def existing_after_the_first_look(*args: Any) -> InboundEmail | None:
+    def existing_after_the_first_look(*args: Any) -> list[InboundEmail]:
         if not getattr(looked, "once", False):
             looked.once = True
-            return None
+            return []
         return real_existing(*args)
 
-    monkeypatch.setattr(pipeline, "_existing", existing_after_the_first_look)
+    monkeypatch.setattr(pipeline, "_existing_rows", existing_after_the_first_look)
     raw = mail(attachment=("a.png", PNG))
 
     results = run_together(2, lambda: ingest_raw_email(mailbox=mailbox, raw=raw))
@@ -671,6 +921,38 @@ def test_two_workers_ingesting_the_same_message_make_one_ticket(
     assert Ticket.objects.count() == 1 and TicketAttachment.objects.count() == 1
     assert InboundEmail.objects.get().status == "processed"
     # The loser's copy of the raw bytes is gone again.
+    assert len(stored_files("inbound")) == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_ingesting_the_same_mailboxless_message_make_one_ticket(
+    workspace_a: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As above, through inbound_no_mailbox_message_id_unique (workspace, Message-ID).
+    real_existing = pipeline._existing_rows
+    looked = threading.local()
+
+    def existing_after_the_first_look(*args: Any) -> list[InboundEmail]:
+        if not getattr(looked, "once", False):
+            looked.once = True
+            return []
+        return real_existing(*args)
+
+    monkeypatch.setattr(pipeline, "_existing_rows", existing_after_the_first_look)
+    raw = mail(attachment=("a.png", PNG))
+
+    results = run_together(
+        2, lambda: ingest_raw_email(mailbox=None, workspace=workspace_a, raw=raw)
+    )
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    row = InboundEmail.objects.get()
+    assert {r.pk for r in results} == {row.pk} and row.mailbox_id is None
+    assert sorted(r.was_duplicate for r in results) == [False, True]
+    assert row.status == "processed"
+    assert Ticket.objects.count() == 1 and TicketAttachment.objects.count() == 1
+    assert EmailTicketMapping.objects.count() == 1
     assert len(stored_files("inbound")) == 1
 
 
