@@ -50,6 +50,25 @@ def declared_jobs() -> list[PeriodicJob]:
             every_seconds=15 * 60,
             description="Send the daily outstanding-tickets and weekly summary emails.",
         ),
+        # Mailbox sync (IMAP and Microsoft 365): each mailbox is synced when its interval
+        # (EmailSyncConfig.interval_seconds, else EMAIL_SYNC_INTERVAL) has passed since its
+        # last attempt. The tick is a minute (or EMAIL_SYNC_INTERVAL when shorter), so a
+        # 3-minute interval is 3 minutes, not rounded up to the next tick.
+        PeriodicJob(
+            name="sync-due-mailboxes",
+            task="integrations.tasks.sync_due_mailboxes",
+            every_seconds=max(1, min(60, settings.EMAIL_SYNC_INTERVAL)),
+            description="Queue a sync of every active mailbox whose interval has passed.",
+        ),
+        # Outbound mail: retries whose backoff has passed, sends whose task was lost, replies
+        # a crash left without their email, and sends a dead worker left half done. Every
+        # reply is first sent on commit; this tick bounds the delay of everything else.
+        PeriodicJob(
+            name="send-due-outbound-email",
+            task="integrations.outbound.send_due_outbound",
+            every_seconds=60,
+            description="Send due and retried outbound email; recover stalled sends.",
+        ),
         # Idempotency-Keys live 24 hours and refresh tokens two weeks; an hourly sweep keeps
         # both tables to about a day's (resp. two weeks') traffic.
         PeriodicJob(

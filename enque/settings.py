@@ -122,6 +122,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # `microsoft_signin_enabled`: the sign-in page's "Sign in with Microsoft".
+                "integrations.microsoft.context_processors.microsoft",
             ],
         },
     },
@@ -258,6 +260,25 @@ INVITATION_TIMEOUT = env.int("INVITATION_TIMEOUT", default=7 * 24 * 60 * 60)
 # Where the links in account emails point (password reset, invitations).
 APP_BASE_URL = env.str("APP_BASE_URL", default="http://localhost:8000").rstrip("/")
 
+# --- Microsoft 365 (integrations.microsoft) -------------------------------------------------
+# The deployment's Azure AD app: "Sign in with Microsoft" and every mailbox that names no
+# workspace app (MicrosoftIntegration). Unset client id: both features are off.
+MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
+# "organizations" (any work or school account), "common", or one directory's id.
+MICROSOFT_TENANT_ID = env.str("MICROSOFT_TENANT_ID", default="organizations")
+MICROSOFT_AUTHORITY_HOST = env.str(
+    "MICROSOFT_AUTHORITY_HOST", default="https://login.microsoftonline.com"
+).rstrip("/")
+# Public origin Microsoft redirects back to: <this>/login/microsoft/callback and the three
+# other callback paths (README) must be registered as the app's redirect URIs.
+MICROSOFT_REDIRECT_BASE_URL = env.str("MICROSOFT_REDIRECT_BASE_URL", default=APP_BASE_URL).rstrip(
+    "/"
+)
+# Longest total wait (seconds) on Graph's 429/503 Retry-After within one call before giving
+# up with a retryable error; the next sync tries again.
+GRAPH_MAX_RETRY_WAIT = env.int("GRAPH_MAX_RETRY_WAIT", default=60)
+
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SECRET,
     "ALGORITHM": "HS256",
@@ -361,6 +382,8 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "tickets.models.TicketStatus",
         "ScheduledCommentStatusEnum": "tickets.models.ScheduledCommentStatus",
         "NotificationKindEnum": "automation.models.NotificationKind",
+        "TransportSecurityEnum": "integrations.models.TransportSecurity",
+        "MailboxSyncStatusEnum": "integrations.models.SyncStatus",
     },
 }
 
@@ -463,6 +486,18 @@ EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="enque.loca
 MAX_INBOUND_EMAIL_SIZE = env.int("MAX_INBOUND_EMAIL_SIZE", default=35 * 1024 * 1024)
 # Mail carrying List-Id or List-Unsubscribe (newsletters, mailing lists) is ignored.
 INBOUND_IGNORE_LISTS = env.bool("INBOUND_IGNORE_LISTS", default=True)
+# Outbound mail (integrations.outbound): our own automatic messages (auto-responses, rule
+# replies) to one address are capped per hour, so two auto-responders cannot loop forever.
+AUTO_REPLY_LIMIT_PER_HOUR = env.int("AUTO_REPLY_LIMIT_PER_HOUR", default=5)
+# Seconds an SMTP connect or reply may take before the send is retried later.
+SMTP_TIMEOUT = env.int("SMTP_TIMEOUT", default=30)
+# IMAP/SMTP mailboxes (integrations.imap): hosts are workspace admins' input, so a host
+# resolving to a loopback, private or link-local address is refused (SSRF) unless this is
+# on — for on-premises mail servers and the tests' local IMAP server.
+MAIL_ALLOW_PRIVATE_HOSTS = env.bool("MAIL_ALLOW_PRIVATE_HOSTS", default=False)
+# A PEM file of extra CAs trusted for IMAP/SMTP TLS (a mail server with a private CA);
+# the system's CAs are always trusted.
+MAIL_TLS_CA_FILE = env.str("MAIL_TLS_CA_FILE", default="")
 
 # --- Automation (automation/) ------------------------------------------------------------
 # Rule webhooks (and Teams posts) may reach private, loopback and link-local addresses:

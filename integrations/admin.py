@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
@@ -31,6 +32,9 @@ from integrations.models import (
     MailboxConnection,
     MicrosoftIntegration,
     MicrosoftToken,
+    OutboundEmail,
+    OutboundEmailStatus,
+    SyncStatus,
 )
 
 
@@ -71,6 +75,7 @@ class MailboxConnectionAdmin(TenantAdmin):
         "is_active",
         "sync_status",
         "last_synced_at",
+        "last_error_at",
         "imap_password_status",
         "smtp_password_status",
         "workspace",
@@ -124,6 +129,22 @@ class MailboxConnectionAdmin(TenantAdmin):
 
     imap_password_status = secret_status("imap_password", "IMAP password")
     smtp_password_status = secret_status("smtp_password", "SMTP password")
+    actions = ("sync_now",)
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request: HttpRequest, queryset: Any) -> None:
+        # Active mailboxes that do not wait for a reconnect; each queued once, on commit.
+        from integrations.tasks import enqueue_sync
+
+        ready = queryset.filter(is_active=True).exclude(sync_status=SyncStatus.RECONNECT_NEEDED)
+        ids = list(ready.values_list("pk", flat=True))
+        for mailbox_id in ids:
+            transaction.on_commit(lambda mailbox_id=mailbox_id: enqueue_sync(mailbox_id))
+        skipped = queryset.count() - len(ids)
+        message = f"Queued a sync of {len(ids)} mailbox(es)."
+        if skipped:
+            message += f" Skipped {skipped} inactive or waiting for a reconnect."
+        self.message_user(request, message, messages.SUCCESS if ids else messages.WARNING)
 
 
 @admin.register(MicrosoftToken)
@@ -275,3 +296,67 @@ class InboundEmailAdmin(ReadOnlyMixin, TenantAdmin):
         return FileResponse(
             handle, as_attachment=True, filename=f"{email.pk}.eml", content_type="message/rfc822"
         )
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(ReadOnlyMixin, TenantAdmin):
+    """Every email we send, with its delivery state; failed ones can be sent again."""
+
+    list_display = (
+        "created_at",
+        "ticket",
+        "recipients",
+        "mailbox",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "short_error",
+        "workspace",
+    )
+    list_filter = (workspace_filter(), "status", "is_automatic", related_filter("mailbox"))
+    list_select_related = ("mailbox", "ticket", "workspace")
+    search_fields = ("=message_id", "subject")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = ("retry_now",)
+    fields = readonly_fields = (
+        "workspace",
+        "mailbox",
+        "ticket",
+        "comment",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "sent_at",
+        "to_addresses",
+        "cc_addresses",
+        "subject",
+        "message_id",
+        "in_reply_to",
+        "references",
+        "is_automatic",
+        "provider_message_id",
+    )
+
+    @admin.display(description="To")
+    def recipients(self, obj: OutboundEmail) -> str:
+        return ", ".join(obj.to_addresses)
+
+    @admin.display(description="Error")
+    def short_error(self, obj: OutboundEmail) -> str:
+        return obj.last_error[:80]
+
+    @admin.action(description="Send the selected failed emails again now")
+    def retry_now(self, request: HttpRequest, queryset: Any) -> None:
+        from integrations.outbound import retry_failed
+
+        count = retry_failed(queryset)
+        skipped = queryset.exclude(status=OutboundEmailStatus.FAILED).count()
+        self.message_user(request, f"{count} email(s) queued to be sent again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} selected email(s) were not failed and were left alone.",
+                messages.WARNING,
+            )

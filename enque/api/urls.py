@@ -19,12 +19,16 @@ from automation.api.notifications import NotificationPreferenceViewSet, Notifica
 from automation.api.rules import AutomationViewSet, WorkflowViewSet
 from automation.api.schedules import BusinessHoursViewSet, SLAPolicyViewSet, TicketSLAViewSet
 from enque.api.errors import api_not_found
+from integrations.api import MailboxViewSet
+from integrations.microsoft import api as microsoft_mailboxes
+from tickets.api.analytics import AnalyticsViewSet
 from tickets.api.attachments import AttachmentViewSet
 from tickets.api.export import TicketExportViewSet
 from tickets.api.saved_views import SavedViewViewSet
 from tickets.api.views import ScheduledCommentViewSet, TicketViewSet
 from tickets.settings_api import CannedReplyViewSet, CategoryViewSet, TagViewSet
 from workspaces.api import auth
+from workspaces.api import microsoft as microsoft_signin
 from workspaces.api.agents import AgentViewSet
 from workspaces.api.workspaces import WorkspaceViewSet
 from workspaces.people_api.agents import AgentViewSet as PeopleAgentViewSet
@@ -66,6 +70,8 @@ router.register("scheduled-comments", ScheduledCommentViewSet, basename="schedul
 router.register("views", SavedViewViewSet, basename="saved-view")
 router.register("export", TicketExportViewSet, basename="export")
 router.register("attachments", AttachmentViewSet, basename="attachment")
+# Reports: /v1/analytics/overview, timeseries, heatmap, agents, teams (tickets.api.analytics).
+router.register("analytics", AnalyticsViewSet, basename="analytics")
 # Rules, SLA, macros and notifications (automation.api).
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("automations", AutomationViewSet, basename="automation")
@@ -73,6 +79,8 @@ router.register("business-hours", BusinessHoursViewSet, basename="business-hours
 router.register("sla-policies", SLAPolicyViewSet, basename="sla-policy")
 router.register("macros", MacroViewSet, basename="macro")
 router.register("notifications", NotificationViewSet, basename="notification")
+# Mailboxes: IMAP/SMTP and Microsoft 365, sync state, sync now (integrations.api).
+router.register("mailboxes", MailboxViewSet, basename="mailbox")
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
@@ -87,6 +95,9 @@ urlpatterns = [
         name="api-redoc",
     ),
     *auth.urlpatterns,
+    # Microsoft 365: sign-in and mailbox consent (before the router's mailboxes/<id>).
+    *microsoft_signin.urlpatterns,
+    *microsoft_mailboxes.urlpatterns,
     # Single objects, not lists (automation.api): their own routes.
     re_path(
         r"^tickets/(?P<number>[0-9]+)/sla$",

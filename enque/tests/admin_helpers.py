@@ -43,6 +43,7 @@ from integrations.models import (
     MailboxConnection,
     MicrosoftIntegration,
     MicrosoftToken,
+    OutboundEmail,
 )
 from tickets.actors import Actor
 from tickets.models import SavedView, Ticket, TicketAttachment
@@ -135,6 +136,16 @@ def populate(
         from_address="a@customer.test",
         subject="hi",
         ticket=ticket,
+    )
+    OutboundEmail.objects.create(
+        workspace=ws,
+        mailbox=mailbox,
+        ticket=ticket,
+        message_id=f"reply-{n}@enque.test",
+        to_addresses=["a@customer.test"],
+        subject="Re: hi",
+        status="failed",
+        last_error="550 mailbox unavailable",
     )
     workflow = Workflow.objects.create(
         workspace=ws, name=f"Triage {copy}", trigger="ticket_created"

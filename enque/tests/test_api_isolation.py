@@ -35,7 +35,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from enque.tests.factories import CannedReplyFactory, CategoryFactory, TagFactory
-from integrations.models import MailboxConnection
+from integrations.models import MailboxConnection, MicrosoftIntegration
 from tickets import services as ticket_services
 from tickets.actors import Actor
 from tickets.models import (
@@ -121,12 +121,28 @@ def object_routes() -> list[Route]:
     return [r for r in v1_routes() if r.kwargs and r.name not in NOT_OBJECT_ROUTES]
 
 
+# GET routes without path arguments that are not lists: the Microsoft OAuth hand-offs
+# (they need a query, and their workspace comes from the token or the bound flow; see
+# integrations/tests/test_microsoft_oauth.py and the "?integration" reference below).
+NOT_LIST_ROUTES = frozenset(
+    {
+        "auth-microsoft",
+        "auth-microsoft-callback",
+        "mailbox-microsoft-authorize",
+        "mailbox-microsoft-callback",
+    }
+)
+
+
 def list_routes() -> list[Route]:
     """GET routes without path arguments: lists and singletons (schema and docs aside)."""
     return [
         r
         for r in v1_routes()
-        if not r.kwargs and "get" in r.methods and not r.name.startswith("api-")
+        if not r.kwargs
+        and "get" in r.methods
+        and not r.name.startswith("api-")
+        and r.name not in NOT_LIST_ROUTES
     ]
 
 
@@ -387,6 +403,9 @@ ROUTE_OBJECTS: dict[str, ObjectRef] = {
     "notification-detail": lambda w: w.b_notification.pk,
     "notification-read": lambda w: w.b_notification.pk,
     "ticket-sla": _ticket,
+    "mailbox-detail": lambda w: w.b_mailbox.pk,
+    "mailbox-sync": lambda w: w.b_mailbox.pk,
+    "mailbox-test": lambda w: w.b_mailbox.pk,
 }
 
 # A body for every write, valid in every respect but the object: the 404 must come from the
@@ -436,6 +455,10 @@ WRITE_BODIES: dict[tuple[str, str], Body] = {
     ("macro-preview", "post"): lambda w: {"ticket": w.a_ticket.number},
     ("macro-apply", "post"): lambda w: {"ticket": w.a_ticket.number},
     ("notification-read", "post"): None,
+    ("mailbox-detail", "patch"): lambda w: {"display_name": "Hijacked", "is_active": False},
+    ("mailbox-detail", "delete"): None,
+    ("mailbox-sync", "post"): None,
+    ("mailbox-test", "post"): None,
 }
 
 
@@ -592,6 +615,14 @@ def _tickets_filtered_by(name: str) -> Callable[[World], str]:
     return lambda w: f"/v1/tickets?{name}={FILTER_REFERENCES[name](w)}"
 
 
+def _microsoft_authorize_with_b_app(w: World) -> str:
+    """Connecting a mailbox with workspace B's own Microsoft app (made as the case is built)."""
+    app = MicrosoftIntegration.objects.create(
+        workspace=w.b, name=f"B app {MARKER}", client_id="b-app", client_secret="s"
+    )
+    return f"/v1/mailboxes/microsoft/authorize?email_address=new%40a.test&integration={app.pk}"
+
+
 FOREIGN_REFERENCES: dict[str, ForeignReference] = {
     # Tickets.
     "ticket create customer_id": ForeignReference(
@@ -737,6 +768,29 @@ FOREIGN_REFERENCES: dict[str, ForeignReference] = {
         lambda w: f"/v1/canned-replies/{w.a_canned.pk}/render",
         lambda w: {"ticket": w.b_ticket.number},
         "ticket",
+    ),
+    # Mailboxes: the defaults for the tickets they open.
+    **{
+        f"mailbox create {field}": ForeignReference(
+            "post",
+            lambda w: "/v1/mailboxes",
+            lambda w, field=field, ref=ref: {
+                "email_address": "new@a.test",
+                "imap_host": "imap.a.test",
+                "imap_username": "new@a.test",
+                "imap_password": "secret",
+                field: ref(w),
+            },
+            field,
+        )
+        for field, ref in (
+            ("default_team_id", lambda w: w.b_team.pk),
+            ("default_category_id", lambda w: w.b_category.pk),
+        )
+    },
+    # Connecting a Microsoft 365 mailbox with another workspace's Microsoft app.
+    "microsoft mailbox authorize ?integration": _get(
+        _microsoft_authorize_with_b_app, "integration"
     ),
     # Saved views and the ticket list: every reference filter.
     **{

@@ -217,7 +217,15 @@ def test_a_weak_new_password_is_refused_with_the_reason(
 
 # --- Every page wants a signed-in agent ----------------------------------------------------
 
-PUBLIC = {"login", "logout", "password_reset", "password_reset_confirm"}
+PUBLIC = {
+    "login",
+    "logout",
+    "password_reset",
+    "password_reset_confirm",
+    # Sign in with Microsoft: for visitors, like the password sign-in.
+    "microsoft_login",
+    "microsoft_login_callback",
+}
 
 
 def ui_patterns() -> list[URLPattern]:

@@ -12,13 +12,23 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from enque.tests.factories import CannedReplyFactory, CompanyFactory, TeamFactory
+from automation.models import BusinessHours, SLAPolicy
+from enque.tests.factories import (
+    AgentFactory,
+    CannedReplyFactory,
+    CategoryFactory,
+    CompanyFactory,
+    TagFactory,
+    TeamFactory,
+)
+from integrations.models import MailboxConnection
 from tickets.actors import Actor
 from tickets.models import Comment, ScheduledComment, Ticket, TicketAttachment
 from tickets.services import comment_schedule, saved_view_create
 from tickets.tests.api_support import use_memory_storage
 from ui.tests.test_auth import ui_patterns
 from workspaces.models import Agent, Customer, Workspace
+from workspaces.services import invitation_create
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +62,47 @@ def a_objects(workspace_a: Workspace, alice: Agent, ticket_a: Ticket, customer_a
             workspace=workspace_a, agent=alice, name="Shared", filters={}, shared=True
         ).pk,
         "team": TeamFactory(workspace=workspace_a).pk,
+        **settings_objects(workspace_a, alice),
+        **automation_objects(workspace_a, alice),
+        "mailbox": MailboxConnection.objects.create(
+            workspace=workspace_a, provider="imap", email_address="help@a.test"
+        ).pk,
+    }
+
+
+def automation_objects(workspace_a: Workspace, alice: Agent) -> dict[str, int]:
+    """Workspace A's workflow and automation, for the rule editor's cases."""
+    from automation.services import automation_create, workflow_create
+
+    workflow = workflow_create(
+        workspace=workspace_a, actor=alice, name="Triage", trigger="ticket_created"
+    )
+    rule = automation_create(
+        workspace=workspace_a,
+        actor=alice,
+        name="Urgent fires",
+        trigger="ticket_created",
+        workflow=workflow,
+        conditions=[{"field": "subject", "operator": "contains", "value": "fire"}],
+        actions=[{"action_type": "set_priority", "params": {"priority": "urgent"}}],
+    )
+    return {"automation": rule.pk, "workflow": workflow.pk}
+
+
+def settings_objects(workspace_a: Workspace, alice: Agent) -> dict[str, int]:
+    """Workspace A's settings objects, for the settings pages' cases."""
+    hours = BusinessHours.objects.create(workspace=workspace_a, name="Office")
+    return {
+        "agent": AgentFactory(workspace=workspace_a).pk,
+        "invitation": invitation_create(workspace=workspace_a, actor=alice, email="new@a.test")[
+            0
+        ].pk,
+        "category": CategoryFactory(workspace=workspace_a).pk,
+        "tag": TagFactory(workspace=workspace_a).pk,
+        "hours": hours.pk,
+        "policy": SLAPolicy.objects.create(
+            workspace=workspace_a, name="Standard", business_hours=hours
+        ).pk,
     }
 
 
@@ -73,6 +124,51 @@ CASES = [
     ("company", {"pk": "company"}, "get", {}),
     ("company", {"pk": "company"}, "post", {"name": "Hacked"}),
     ("saved_view_delete", {"pk": "saved_view"}, "post", {}),
+    # Settings (charlie is an admin: the 404 is the workspace's, not the role's).
+    ("settings_agent_role", {"pk": "agent"}, "post", {"role": "light"}),
+    ("settings_agent_deactivate", {"pk": "agent"}, "post", {}),
+    ("settings_agent_reactivate", {"pk": "agent"}, "post", {}),
+    ("settings_invitation_resend", {"pk": "invitation"}, "post", {}),
+    ("settings_invitation_revoke", {"pk": "invitation"}, "post", {}),
+    ("settings_team", {"pk": "team"}, "get", {}),
+    ("settings_team", {"pk": "team"}, "post", {"name": "Hacked"}),
+    ("settings_team_delete", {"pk": "team"}, "post", {}),
+    ("settings_category", {"pk": "category"}, "post", {"name": "Hacked"}),
+    ("settings_category_delete", {"pk": "category"}, "post", {}),
+    ("settings_tag", {"pk": "tag"}, "post", {"name": "hacked"}),
+    ("settings_tag_delete", {"pk": "tag"}, "post", {}),
+    ("settings_canned_reply", {"pk": "canned"}, "get", {}),
+    ("settings_canned_reply", {"pk": "canned"}, "post", {"title": "Hacked", "body": "x"}),
+    ("settings_canned_reply_delete", {"pk": "canned"}, "post", {}),
+    ("settings_sla_policy", {"pk": "policy"}, "get", {}),
+    ("settings_sla_policy", {"pk": "policy"}, "post", {"name": "X", "urgent_resolution": "1h"}),
+    ("settings_sla_policy_delete", {"pk": "policy"}, "post", {}),
+    ("settings_business_hours", {"pk": "hours"}, "get", {}),
+    ("settings_business_hours", {"pk": "hours"}, "post", {"name": "Hacked", "timezone": "UTC"}),
+    ("settings_business_hours_delete", {"pk": "hours"}, "post", {}),
+    # Automations and workflows (ui/views/automations.py).
+    ("settings_automation", {"pk": "automation"}, "get", {}),
+    (
+        "settings_automation",
+        {"pk": "automation"},
+        "post",
+        {"name": "Hacked", "trigger": "ticket_created", "match": "all"},
+    ),
+    ("settings_automation_toggle", {"pk": "automation"}, "post", {}),
+    ("settings_automation_delete", {"pk": "automation"}, "post", {}),
+    ("settings_workflow", {"pk": "workflow"}, "get", {}),
+    ("settings_workflow", {"pk": "workflow"}, "post", {"name": "Hacked", "trigger": "time"}),
+    ("settings_workflow_toggle", {"pk": "workflow"}, "post", {}),
+    ("settings_workflow_delete", {"pk": "workflow"}, "post", {}),
+    # Renaming, deleting and restoring a ticket.
+    ("ticket_subject", {"number": "number"}, "post", {"subject": "Hacked"}),
+    ("ticket_delete", {"number": "number"}, "post", {}),
+    ("ticket_restore", {"number": "number"}, "post", {}),
+    # Mailboxes (ui/views/mailboxes.py).
+    ("settings_mailbox", {"pk": "mailbox"}, "get", {}),
+    ("settings_mailbox", {"pk": "mailbox"}, "post", {"display_name": "Hacked"}),
+    ("settings_mailbox_delete", {"pk": "mailbox"}, "post", {}),
+    ("settings_mailbox_sync", {"pk": "mailbox"}, "post", {}),
 ]
 
 
