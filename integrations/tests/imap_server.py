@@ -83,10 +83,12 @@ class Folder:
             return any(m.uid == uid and "\\Seen" in m.flags for m in self.messages)
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 / localhost: (cert PEM, key PEM)."""
+def make_certificate(directory: Path, service: str = "imap") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 / localhost, valid for a day: (cert PEM, key
+    PEM). The test SMTP server uses it too (``service="smtp"``)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Enque test IMAP server")])
+    common_name = f"Enque test {service.upper()} server"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
@@ -105,7 +107,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = directory / "imap-cert.pem", directory / "imap-key.pem"
+    cert_path, key_path = directory / f"{service}-cert.pem", directory / f"{service}-key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
