@@ -6,3 +6,8 @@ class UiConfig(AppConfig):
 
     name = "ui"
     verbose_name = "Agent UI"
+
+    def ready(self) -> None:
+        from ui.panel import connect_signals
+
+        connect_signals()

@@ -965,9 +965,9 @@ def agent_set_active(*, workspace: Workspace, actor: Agent, agent: Agent, active
             raise Conflict("You cannot deactivate yourself.", code="self_deactivation")
         agent_deactivate(agent=agent)
     else:
-        with transaction.atomic():
-            Agent.objects.filter(pk=agent.pk).update(is_active=True, updated_at=timezone.now())
+        # save(), not a queryset update: the ticket panel's cache hears of it (ui/panel.py).
         agent.is_active = True
+        agent.save(update_fields=["is_active", "updated_at"])
     logger.info(
         "agent %s",
         "reactivated" if active else "deactivated",

@@ -6,12 +6,15 @@ of band (``ui/ticket/_live.html``). The websocket's refresh (``ticket_live``) an
 same bundle, so a change made here, by a colleague, by an email or by an automation shows
 the same way. Without htmx each endpoint redirects back to the page (post/redirect/get).
 
-Query budget of the page (asserted in ui/tests/test_ticket.py), whatever the length of the
-thread: session, user, membership; the ticket with its embedded objects and counts; its
-tags; the comments with authors; their attachments; the history with actors; automation
-names (only when the history names any); pending scheduled replies and their attachments;
-agents, teams, categories, tags; canned replies; the customer's other tickets and their
-number; the workspace switcher.
+Query budget of the page (asserted in enque/tests/test_query_counts.py and
+ui/tests/test_ticket_page_panel.py), whatever the length of the thread: session, user,
+membership; the ticket with its embedded objects and counts, whether it has pending scheduled
+replies and how many tickets its customer has; its tags; the comments with authors; their
+attachments; the history with actors; the workspace switcher. Only when there is something
+to show: automation names (the history names an automation), pending scheduled replies
+(with their attachment counts), the customer's other tickets. The pickers (agents, teams,
+categories, tags) and the canned replies come from the cache (ui/panel.py); when it is cold,
+one query for the four pickers and one for the canned replies.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -37,10 +42,12 @@ from tickets.models import (
     ScheduledComment,
     ScheduledCommentStatus,
     Ticket,
+    TicketAttachment,
     TicketPriority,
     TicketStatus,
 )
 from ui.forms import MergeForm, ReplyForm, TagForm, TicketFieldsForm, add_service_error
+from ui.panel import CannedOption, PanelLists
 from ui.session import agent_view
 from ui.thread import Names, build_thread
 from ui.views.attachments import size_limited_upload
@@ -68,6 +75,49 @@ def ticket_or_404(request: HttpRequest, number: int, *, include_deleted: bool = 
         raise Http404 from None
 
 
+def page_ticket_or_404(
+    request: HttpRequest, number: int, *, include_deleted: bool = True
+) -> Ticket:
+    """``ticket_or_404`` plus, in the same SELECT, what the page would otherwise ask in
+    queries of their own: how many (not deleted) tickets the customer has, and whether
+    the ticket has pending scheduled replies. Either being nothing spares a query."""
+    customer_tickets = (
+        Ticket.objects.filter(
+            workspace_id=OuterRef("workspace_id"),
+            customer_id=OuterRef("customer_id"),
+            deleted_at__isnull=True,
+        )
+        .order_by()
+        .values("customer_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    pending = ScheduledComment.objects.filter(
+        ticket_id=OuterRef("pk"), status=ScheduledCommentStatus.PENDING
+    )
+    ticket = (
+        selectors.ticket_detail_list(
+            workspace=request.workspace,
+            include_deleted=include_deleted and request.agent.is_admin,
+        )
+        .filter(number=number)
+        .annotate(
+            customer_ticket_count=Coalesce(
+                Subquery(customer_tickets, output_field=IntegerField()), 0
+            ),
+            has_pending_scheduled=Exists(pending),
+        )
+        .first()
+    )
+    if ticket is None:
+        raise Http404
+    return ticket
+
+
+def panel_lists(request: HttpRequest) -> PanelLists:
+    return PanelLists(workspace_id=request.workspace.pk, agent_id=request.agent.pk)
+
+
 def sla_clocks(ticket: Ticket, now: datetime) -> list[dict[str, Any]]:
     """The SLA deadlines still running: first response until answered, resolution until
     resolved."""
@@ -83,9 +133,12 @@ def sla_clocks(ticket: Ticket, now: datetime) -> list[dict[str, Any]]:
     return clocks
 
 
-def ticket_context(request: HttpRequest, ticket: Ticket, lookups: Lookups) -> dict[str, Any]:
-    """Header, side panel and thread: what the page and the live bundle render."""
+def ticket_context(request: HttpRequest, ticket: Ticket, lists: PanelLists) -> dict[str, Any]:
+    """Header, side panel and thread: what the page and the live bundle render.
+
+    ``ticket`` comes from ``page_ticket_or_404`` (its counts decide which queries run)."""
     workspace = request.workspace
+    options = lists.options
     comments = list(selectors.comment_list(ticket=ticket))
     events = list(selectors.ticket_event_list(ticket=ticket))
     automation_ids = {
@@ -103,23 +156,43 @@ def ticket_context(request: HttpRequest, ticket: Ticket, lookups: Lookups) -> di
         else {}
     )
     names = Names(
-        agents=lookups.agents,
-        teams=lookups.teams,
-        categories=lookups.categories,
+        agents=options.agents,
+        teams=options.teams,
+        categories=options.categories,
         automations=automations,
     )
-    scheduled = list(
-        selectors.scheduled_comment_list(workspace=workspace).filter(
-            ticket=ticket, status=ScheduledCommentStatus.PENDING
+    scheduled: list[ScheduledComment] = []
+    # scheduled_comment_list leaves out a deleted ticket's replies.
+    if ticket.has_pending_scheduled and ticket.deleted_at is None:
+        attachments = (
+            TicketAttachment.objects.filter(scheduled_comment_id=OuterRef("pk"))
+            .order_by()
+            .values("scheduled_comment_id")
+            .annotate(n=Count("pk"))
+            .values("n")
         )
-    )
-    others = Ticket.objects.for_workspace(workspace).filter(
-        customer_id=ticket.customer_id, deleted_at__isnull=True
-    )
-    other_tickets = list(
-        others.exclude(pk=ticket.pk)
-        .order_by("-updated_at", "-id")
-        .only("number", "subject", "status", "updated_at")[:OTHER_TICKETS_SHOWN]
+        scheduled = list(
+            selectors.scheduled_comment_list(workspace=workspace)
+            .filter(ticket=ticket, status=ScheduledCommentStatus.PENDING)
+            # The thread shows how many attachments each has, not the files themselves.
+            .prefetch_related(None)
+            .annotate(
+                attachment_count=Coalesce(Subquery(attachments, output_field=IntegerField()), 0)
+            )
+        )
+    customer_ticket_count = ticket.customer_ticket_count
+    # How many of those are others: the ticket itself counts unless deleted.
+    other_count = customer_ticket_count - (1 if ticket.deleted_at is None else 0)
+    other_tickets = (
+        list(
+            Ticket.objects.for_workspace(workspace)
+            .filter(customer_id=ticket.customer_id, deleted_at__isnull=True)
+            .exclude(pk=ticket.pk)
+            .order_by("-updated_at", "-id")
+            .only("number", "subject", "status", "updated_at")[:OTHER_TICKETS_SHOWN]
+        )
+        if other_count > 0
+        else []
     )
     return {
         "ticket": ticket,
@@ -130,12 +203,12 @@ def ticket_context(request: HttpRequest, ticket: Ticket, lookups: Lookups) -> di
             original_html=ticket.body.html if getattr(ticket, "body", None) else "",
         ),
         "scheduled": scheduled,
-        "lookups": lookups,
+        "lookups": options,
         "statuses": TicketStatus.choices,
         "priorities": TicketPriority.choices,
         "sla": sla_clocks(ticket, timezone.now()),
         "other_tickets": other_tickets,
-        "customer_ticket_count": others.count(),
+        "customer_ticket_count": customer_ticket_count,
         "can_change": request.agent.can_reply
         and ticket.merged_into_id is None
         and ticket.deleted_at is None,
@@ -146,16 +219,9 @@ def ticket_context(request: HttpRequest, ticket: Ticket, lookups: Lookups) -> di
     }
 
 
-def canned_replies(request: HttpRequest) -> list[CannedReply]:
-    """The workspace's shared canned replies and the agent's own."""
-    from django.db.models import Q
-
-    return list(
-        CannedReply.objects.for_workspace(request.workspace)
-        .filter(Q(owner__isnull=True) | Q(owner=request.agent))
-        .select_related("category")
-        .order_by("title", "id")
-    )
+def canned_replies(request: HttpRequest, lists: PanelLists | None = None) -> list[CannedOption]:
+    """The workspace's shared canned replies and the agent's own (ui/panel.py)."""
+    return (lists or panel_lists(request)).canned
 
 
 def _reply_form(request: HttpRequest, data: Any = None, files: Any = None) -> ReplyForm:
@@ -165,13 +231,13 @@ def _reply_form(request: HttpRequest, data: Any = None, files: Any = None) -> Re
 @require_GET
 @agent_view
 def ticket_page(request: HttpRequest, number: int) -> HttpResponse:
-    ticket = ticket_or_404(request, number, include_deleted=True)
-    lookups = Lookups(request)
-    context = ticket_context(request, ticket, lookups)
+    ticket = page_ticket_or_404(request, number)
+    lists = panel_lists(request)
+    context = ticket_context(request, ticket, lists)
     context.update(
         reply_form=_reply_form(request),
         merge_form=MergeForm(),
-        canned=canned_replies(request),
+        canned=canned_replies(request, lists),
     )
     return render_page(request, "ui/ticket/ticket.html", context)
 
@@ -185,8 +251,8 @@ def ticket_live(request: HttpRequest, number: int) -> HttpResponse:
 
 def _live(request: HttpRequest, number: int, **extra: Any) -> HttpResponse:
     # Read again: the ticket's embedded counts and tags are those of before the change.
-    ticket = ticket_or_404(request, number, include_deleted=True)
-    context = ticket_context(request, ticket, Lookups(request))
+    ticket = page_ticket_or_404(request, number)
+    context = ticket_context(request, ticket, panel_lists(request))
     context.update(extra)
     return render_fragment(request, "ui/ticket/_live.html", context)
 
@@ -273,9 +339,10 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
         response["HX-Retarget"] = "#reply-form"
         response["HX-Reswap"] = "outerHTML"
         return response
-    lookups = Lookups(request)
-    context = ticket_context(request, ticket, lookups)
-    context.update(reply_form=form, merge_form=MergeForm(), canned=canned_replies(request))
+    lists = panel_lists(request)
+    ticket = page_ticket_or_404(request, number, include_deleted=False)
+    context = ticket_context(request, ticket, lists)
+    context.update(reply_form=form, merge_form=MergeForm(), canned=canned_replies(request, lists))
     return render_page(request, "ui/ticket/ticket.html", context, status=400)
 
 
