@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -299,13 +300,30 @@ def words(rng: random.Random, low: int, high: int) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+# PostgreSQL's default parser on this generator's text: words, and a hyphenated word both
+# whole and in parts ("two-factor": two-factor, two, factor).
+_TOKEN_RE = re.compile(r"\w+(?:-\w+)*")
+
+
+def search_document(subject: str, texts: list[str]) -> str:
+    """The ticket's search document as ``tsvector`` input text: what tickets/search.py's
+    ``strip(to_tsvector('simple', ...))`` makes of the subject and thread, computed here so
+    the load needs no UPDATE of every ticket afterwards."""
+    lexemes: set[str] = set()
+    for token in _TOKEN_RE.findall(" ".join([subject, *texts]).lower()):
+        lexemes.add(token)
+        if "-" in token:
+            lexemes.update(token.split("-"))
+    return " ".join(f"'{lexeme}'" for lexeme in sorted(lexemes))
+
+
 # --- Rows ---------------------------------------------------------------------------------
 
 TICKET_COLUMNS = (
     "id", "workspace_id", "created_at", "updated_at", "number", "subject", "status",
     "priority", "channel", "customer_id", "company_id", "assignee_id", "team_id",
     "category_id", "first_response_at", "resolved_at", "closed_at", "last_customer_reply_at",
-    "last_agent_reply_at",
+    "last_agent_reply_at", "search_document",
 )  # fmt: skip
 COMMENT_COLUMNS = (
     "id", "workspace_id", "created_at", "updated_at", "ticket_id", "author_type",
@@ -324,7 +342,11 @@ CUSTOMER_COLUMNS = (
 
 
 class Generator:
-    def __init__(self, workspace_id: int, plans: list[TicketPlan], now: datetime) -> None:
+    def __init__(
+        self, workspace_id: int, plans: list[TicketPlan], now: datetime, *, postgres: bool
+    ) -> None:
+        # SQLite keeps no search documents (tickets/search.py).
+        self.postgres = postgres
         self.ws = workspace_id
         self.plans = plans
         self.now = now
@@ -333,28 +355,40 @@ class Generator:
     def tickets(self) -> Iterator[tuple[Any, ...]]:
         rng, ws = self.subject_rng, self.ws
         for p in self.plans:
+            subject = subject_for(rng)
+            document = None
+            if self.postgres:
+                document = search_document(subject, [text for *_, text in self.thread(p)])
             yield (
-                p.id, ws, p.created, p.updated, p.number, subject_for(rng), p.status,
+                p.id, ws, p.created, p.updated, p.number, subject, p.status,
                 p.priority, p.channel, p.customer, p.company, p.assignee, p.team, p.category,
                 p.first_response, p.resolved, p.closed, p.last_customer, p.last_agent,
+                document,
             )  # fmt: skip
+
+    def thread(self, p: TicketPlan) -> Iterator[tuple[datetime, str, bool, str]]:
+        """(time, author type, internal, text) of each comment: the same draws every time,
+        so the tickets' search documents and the comments agree."""
+        rng = random.Random(p.seed)
+        times = comment_times(p, self.now)
+        authors = comment_authors(p, rng)  # same draws as finish_plans
+        for at, (author, internal) in zip(times, authors, strict=True):
+            if author == "customer":
+                text = words(rng, 15, 45)
+            elif internal:
+                text = f"{rng.choice(NOTE_OPENERS)} {words(rng, 6, 20)}"
+            else:
+                text = f"{rng.choice(AGENT_OPENERS)} {words(rng, 15, 40)}"
+            yield at, author, internal, text
 
     def comments(self, first_id: int, agents: list[int]) -> Iterator[tuple[Any, ...]]:
         next_id, ws = first_id, self.ws
         for p in self.plans:
-            rng = random.Random(p.seed)
-            times = comment_times(p, self.now)
-            authors = comment_authors(p, rng)  # same draws as finish_plans
-            for at, (author, internal) in zip(times, authors, strict=True):
+            for at, author, internal, text in self.thread(p):
                 if author == "customer":
-                    text = words(rng, 15, 45)
                     agent, customer = None, p.customer
                     via = "email" if p.channel == "email" else "web"
-                elif internal:
-                    text = f"{rng.choice(NOTE_OPENERS)} {words(rng, 6, 20)}"
-                    agent, customer, via = p.assignee or agents[0], None, "web"
                 else:
-                    text = f"{rng.choice(AGENT_OPENERS)} {words(rng, 15, 40)}"
                     agent, customer, via = p.assignee or agents[0], None, "web"
                 yield (
                     next_id, ws, at, at, p.id, author, agent, customer, internal, via,
@@ -719,7 +753,7 @@ def _generate(size: int, slug: str, seed: int) -> Workspace:
     )
     finish_plans(plans, now)
     log(f"  planned {size:,} tickets in {time.monotonic() - planned:.1f} s")
-    gen = Generator(workspace.pk, plans, now)
+    gen = Generator(workspace.pk, plans, now, postgres=writer.postgres)
     comment_total = sum(p.n_comments for p in plans)
     writer.write(Ticket, TICKET_COLUMNS, gen.tickets(), size)
     writer.write(

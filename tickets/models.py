@@ -6,12 +6,13 @@ import uuid
 from pathlib import PurePath
 from typing import Any
 
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from workspaces.models import Agent, Company, Customer, Team, TenantModel
+from workspaces.models import Agent, Company, Customer, Team, TenantModel, TenantQuerySet
 
 
 class TicketStatus(models.TextChoices):
@@ -90,6 +91,15 @@ class TicketCounter(TenantModel):
         return f"#{self.last_number}"
 
 
+class TicketManager(models.Manager.from_queryset(TenantQuerySet)):
+    """Tickets without their search document, which only ``WHERE`` clauses read: loading
+    it would carry every word of the thread into each list row. A ``save()`` of a ticket
+    loaded this way leaves the document alone (Django writes only loaded fields)."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        return super().get_queryset().defer("search_document")
+
+
 class Ticket(TenantModel):
     number = models.PositiveIntegerField(editable=False)
     subject = models.CharField(max_length=998)
@@ -135,8 +145,14 @@ class Ticket(TenantModel):
     sla_due_at = models.DateTimeField(null=True, blank=True)
     # Soft delete: hidden from every list, restorable by an admin.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The subject and thread's words for ``q=`` (tickets/search.py); PostgreSQL only.
+    search_document = SearchVectorField(null=True, editable=False)
+
+    objects = TicketManager()
 
     class Meta(TenantModel.Meta):
+        # Related lookups (comment.ticket) defer the search document too.
+        base_manager_name = "objects"
         ordering = ["-updated_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "number"], name="ticket_number_unique"),
@@ -485,3 +501,4 @@ class SavedView(TenantModel):
     @property
     def is_shared(self) -> bool:
         return self.owner_id is None
+

@@ -27,7 +27,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from enque.errors import Conflict, EnqueError, Forbidden, InvalidInput, NotFound
-from tickets import hooks
+from tickets import hooks, search
 from tickets.actors import Actor
 from tickets.models import (
     ActorType,
@@ -368,7 +368,11 @@ def ticket_create(
             last_agent_reply_at=now if actor.is_agent else None,
             resolved_at=now if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) else None,
             closed_at=now if status == TicketStatus.CLOSED else None,
+            search_document=search.initial_document(subject, body_text),
         )
+        # Written by the INSERT itself; then treated as not loaded, so that a later save()
+        # of this instance cannot write the expression again over appended comments.
+        ticket.__dict__.pop("search_document", None)
         TicketBody.objects.create(
             workspace=workspace,
             ticket=ticket,
@@ -557,6 +561,8 @@ def ticket_update(
         locked.updated_at = now
         update_fields.add("updated_at")
         locked.save(update_fields=sorted(update_fields))
+        if "subject" in update_fields:
+            search.rebuild([locked.pk])
         TicketEvent.objects.bulk_create(events)
         _copy_state(locked, ticket)
         _emit("ticket.updated", locked, actor, {"changes": changes})
@@ -673,6 +679,7 @@ def comment_create(
             **author,
         )
         _claim_attachments(locked.workspace_id, attachments, ticket=locked, comment=comment)
+        search.append(locked.pk, body_text)
 
         update_fields = {"updated_at"}
         events: list[TicketEvent] = []
@@ -971,6 +978,9 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
                 )
             )
         src.save(update_fields=sorted(src_fields))
+        # The thread moved: the target's words now include the source's, and the source
+        # keeps only its subject.
+        search.rebuild([src.pk, dst.pk])
         events.append(
             _event(
                 dst,

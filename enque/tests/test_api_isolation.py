@@ -78,7 +78,8 @@ class Route:
 def _methods(callback: Any) -> tuple[str, ...]:
     actions = getattr(callback, "actions", None)
     if actions is not None:  # a DRF viewset route: {"get": "retrieve", ...}
-        return tuple(sorted(actions))
+        # DRF adds "head" to a route's actions the first time it serves a GET.
+        return tuple(sorted(m for m in actions if m not in ("head", "options")))
     view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     if view_class is None:
         return ("get",)
