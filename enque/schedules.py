@@ -69,6 +69,15 @@ def declared_jobs() -> list[PeriodicJob]:
             every_seconds=60,
             description="Send due and retried outbound email; recover stalled sends.",
         ),
+        # The inbox counts read every delta row the triggers appended since the last fold
+        # (tickets.counts); folding every 5 minutes keeps that to a few minutes' changes
+        # per workspace, and drops the rows of deleted workspaces.
+        PeriodicJob(
+            name="compact-ticket-counts",
+            task="tickets.tasks.compact_ticket_counts",
+            every_seconds=5 * 60,
+            description="Fold the inbox counts' delta rows into one row per key.",
+        ),
         # Idempotency-Keys live 24 hours and refresh tokens two weeks; an hourly sweep keeps
         # both tables to about a day's (resp. two weeks') traffic.
         PeriodicJob(

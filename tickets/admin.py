@@ -53,6 +53,7 @@ from tickets.models import (
     TicketAttachment,
     TicketBody,
     TicketChannel,
+    TicketCountDelta,
     TicketCounter,
     TicketEvent,
     TicketStatus,
@@ -150,6 +151,15 @@ class TicketCounterAdmin(ReadOnlyMixin, TenantAdmin):
 
     list_display = ("workspace", "last_number", "updated_at")
     list_filter = (workspace_filter(),)
+    list_select_related = ("workspace",)
+
+
+@admin.register(TicketCountDelta)
+class TicketCountDeltaAdmin(ReadOnlyMixin, TenantAdmin):
+    """The inbox counts' delta rows, written by triggers (tickets.counts); shown, never edited."""
+
+    list_display = ("workspace", "status", "assignee_id", "team_id", "mailbox_id", "n")
+    list_filter = (workspace_filter(), "status")
     list_select_related = ("workspace",)
 
 

@@ -502,3 +502,40 @@ class SavedView(TenantModel):
     def is_shared(self) -> bool:
         return self.owner_id is None
 
+
+class TicketCountDelta(TenantModel):
+    """Signed changes to the number of live tickets per (status, assignee, team, mailbox).
+
+    The inbox counts of a workspace are ``SUM(n)`` of its rows grouped by that key
+    (``tickets.counts``), instead of a count over its tickets. Rows are appended by triggers
+    on ``tickets_ticket`` (migration 0009): every path that changes a ticket — services,
+    bulk ``.update()``, the admin, ``SET NULL`` cascades, raw SQL — keeps the counts right,
+    and appending (never updating a shared row) means concurrent writers never wait on one
+    another. A periodic job folds each key's rows into one (``compact_ticket_counts``).
+
+    Live means not soft-deleted, whatever the status (merged tickets count as the closed
+    tickets they are, as in ``selectors.ticket_list``).
+    """
+
+    # No foreign-key constraint and no cascade: the triggers append rows while a workspace's
+    # tickets are being deleted with it, and a constraint would refuse those at commit.
+    # Rows of a deleted workspace are removed by the compaction.
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    # Written by triggers, many per second: the timestamps of the base would only cost space.
+    created_at = None
+    updated_at = None
+    status = models.CharField(max_length=10, choices=TicketStatus.choices)
+    # Plain ids, not foreign keys: a key outlives the agent, team or mailbox it names only
+    # until the SET NULL of their deletion moves its tickets (and so their count) to NULL.
+    assignee_id = models.BigIntegerField(null=True, blank=True)
+    team_id = models.BigIntegerField(null=True, blank=True)
+    mailbox_id = models.BigIntegerField(null=True, blank=True)
+    n = models.IntegerField()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.assignee_id}/{self.team_id}/{self.mailbox_id}: {self.n:+d}"

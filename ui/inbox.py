@@ -5,13 +5,13 @@ A view is a named set of ticket filters in the normalised form of
 — so the list is ``tickets.selectors.ticket_filtered`` and each count is
 ``tickets.selectors.ticket_filter_q``: the UI has no filter logic of its own.
 
-Counts: every built-in, team and mailbox view counts tickets that still need work, so all
-their counts come from ONE aggregate over the workspace's active tickets (``COUNT(*)
-FILTER (WHERE ...)`` per view on PostgreSQL, ``SUM(CASE ...)`` on SQLite), which reads only
-the ``status IN (active)`` part of ``ticket_ws_status_upd_idx`` rather than every ticket
-ever resolved. "Resolved" and "All tickets" show no count for that reason. Saved views,
-whose filters can be anything, are counted by ``selectors.saved_view_counts`` (one more
-aggregate, only when the agent has saved views).
+Counts: every built-in, team and mailbox view counts tickets that still need work by
+status, assignee, team and mailbox alone, so all their counts are summed in Python from the
+workspace's maintained counts (``tickets.counts.key_counts``: one ``GROUP BY`` over a few
+delta rows per key, kept by triggers) — no inbox load counts tickets. "Resolved" and "All
+tickets" show no count, as before. Saved views, whose filters can be anything, are counted
+by ``selectors.saved_view_counts`` (one aggregate over the tickets, only when the agent has
+saved views).
 """
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count
 from django.http import QueryDict
 from django.utils.dateparse import parse_date
 
 from enque.errors import EnqueError
 from integrations.models import MailboxConnection
-from tickets import selectors
+from tickets import counts, selectors
 from tickets.api.filters import DEFAULT_ORDERING, TicketFilterQuery
-from tickets.models import ACTIVE_STATUSES, DONE_STATUSES, SavedView, Ticket, TicketStatus
+from tickets.models import ACTIVE_STATUSES, DONE_STATUSES, SavedView, TicketStatus
 from workspaces.models import Agent, Team, Workspace
 
 ACTIVE = [str(s) for s in ACTIVE_STATUSES]
@@ -69,7 +68,7 @@ class InboxView:
     key: str
     label: str
     filters: dict[str, Any]
-    # Counted in the one aggregate over active tickets (see the module docstring).
+    # Counted from the maintained counts of active tickets (see the module docstring).
     counted: bool = True
     saved: SavedView | None = None
     count: int | None = None
@@ -108,8 +107,8 @@ def sidebar(
 ) -> Sidebar:
     """Every view the agent sees, with counts.
 
-    Queries: the active mailboxes, the saved views, the one aggregate of counts, and the
-    saved views' aggregate when there are any (``teams`` are the caller's, already read).
+    Queries: the active mailboxes, the saved views, the maintained counts, and the saved
+    views' aggregate when there are any (``teams`` are the caller's, already read).
     """
     mailboxes = list(
         MailboxConnection.objects.for_workspace(workspace)
@@ -139,25 +138,11 @@ def sidebar(
     )
     if not with_counts:
         return bar
-    counted = [view for view in bar.all() if view.counted]
-    totals = (
-        Ticket.objects.for_workspace(workspace)
-        .filter(deleted_at__isnull=True, status__in=ACTIVE)
-        .order_by()
-        .aggregate(
-            **{
-                f"v{index}": Count(
-                    "pk",
-                    filter=selectors.ticket_filter_q(
-                        workspace=workspace, agent=agent, filters=view.filters
-                    ),
-                )
-                for index, view in enumerate(counted)
-            }
-        )
-    )
-    for index, view in enumerate(counted):
-        view.count = totals[f"v{index}"]
+    # Every counted view is of active tickets: the done statuses' keys need not be read.
+    totals = counts.key_counts(workspace=workspace, statuses=ACTIVE)
+    for view in bar.all():
+        if view.counted:
+            view.count = counts.count_for(totals, agent=agent, filters=view.filters)
     if saved_views:
         saved_counts = selectors.saved_view_counts(
             workspace=workspace, agent=agent, views=saved_views

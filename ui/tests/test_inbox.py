@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enque.tests.factories import AgentFactory, CategoryFactory, CustomerFactory, TeamFactory
+from tickets import selectors
 from tickets.actors import Actor
 from tickets.models import SavedView, Ticket, TicketEvent, TicketEventKind
 from tickets.services import saved_view_create, ticket_create, ticket_update
@@ -83,11 +84,53 @@ def test_unassigned_is_active_tickets_without_assignee(alice_client: Client, tic
     assert sorted(numbers) == sorted([tickets["new"].number, tickets["team"].number])
 
 
-def test_counts_are_one_aggregate_query(alice_client: Client, tickets) -> None:
+def test_counts_read_the_maintained_counts_not_the_tickets(alice_client: Client, tickets) -> None:
     with CaptureQueriesContext(connection) as queries:
         alice_client.get(INBOX)
-    counting = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
-    assert len(counting) == 1, counting
+    sql = [q["sql"] for q in queries]
+    # One GROUP BY over the delta rows (tickets.counts) for every built-in and team view...
+    assert len([s for s in sql if "tickets_ticketcountdelta" in s]) == 1, sql
+    # ...and nothing counts tickets (no saved views here, so no saved-view aggregate).
+    assert [s for s in sql if "COUNT(" in s.upper()] == []
+
+
+def test_every_count_is_the_number_of_tickets_its_view_lists(
+    alice: Agent, bob: Agent, workspace_a: Workspace, customer_a: Customer, team, tickets
+) -> None:
+    from integrations.models import MailboxConnection
+    from tickets.services import ticket_delete, ticket_merge
+    from ui.inbox import sidebar
+
+    mailbox = MailboxConnection.objects.create(
+        workspace=workspace_a, provider="imap", email_address="help@acme.test"
+    )
+    other_team = TeamFactory(workspace=workspace_a, name="Hardware")
+    for index, status in enumerate(["new", "open", "pending", "on_hold", "resolved"] * 3):
+        make_ticket(
+            workspace_a,
+            customer_a,
+            f"Mixed {index}",
+            status=status,
+            assignee=[None, alice, bob][index % 3],
+            team=[None, team, other_team][index % 3 if index % 2 else 0],
+            mailbox=mailbox if index % 4 == 0 else None,
+        )
+    ticket_delete(ticket=tickets["team"], actor=Actor.for_agent(alice))
+    ticket_merge(source=tickets["mine"], target=tickets["new"], actor=Actor.for_agent(alice))
+    Ticket.objects.filter(number=tickets["pending"].number, workspace=workspace_a).update(
+        assignee=alice
+    )
+    saved_view_create(
+        workspace=workspace_a, agent=alice, name="High", filters={"priority": ["high"]}
+    )
+
+    for agent in (alice, bob):
+        bar = sidebar(workspace=workspace_a, agent=agent, teams=[team, other_team])
+        for view in bar.all():
+            listed = selectors.ticket_filtered(
+                workspace=workspace_a, agent=agent, filters=view.filters
+            ).count()
+            assert view.count == (listed if view.counted or view.saved else None), view.key
 
 
 def test_an_unknown_or_foreign_view_is_404(
@@ -249,11 +292,11 @@ def test_inbox_query_budget(
     # The same at 3 rows as at 25 (a full page):
     #  1 session, 2 user, 3 membership (agent + user + workspace),
     #  4 teams (sidebar, filter bar), 5 active mailboxes, 6 saved views,
-    #  7 the one aggregate of view counts, 8 saved views' counts,
-    #  9 the page of tickets (customer, company, assignee, user, team, category joined),
-    # 10 their tags, 11 the workspace switcher's list, 12 agents, 13 categories,
-    # 14 tags (filter bar, bulk tag).
-    with django_assert_max_num_queries(14):
+    #  7 the maintained view counts (tickets.counts), 8 saved views' counts,
+    #  9 the page of tickets (customer, company, team, category joined), 10 their
+    # assignees with their users, 11 their tags, 12 the workspace switcher's list, 13 agents,
+    # 14 categories, 15 tags (filter bar, bulk tag).
+    with django_assert_max_num_queries(15):
         response = alice_client.get(INBOX, {"view": "all"})
     assert len(response.context["tickets"]) == count
 
@@ -263,9 +306,9 @@ def test_each_reference_filter_adds_one_check(
 ) -> None:
     team = TeamFactory(workspace=workspace_a)
     build_inbox(workspace_a, [alice], [team], 5)
-    # 13 as above (no saved views, so no saved-view counts) + 1 EXISTS for the team + 1 for
+    # 14 as above (no saved views, so no saved-view counts) + 1 EXISTS for the team + 1 for
     # the assignee (check_filter_references).
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):
         alice_client.get(INBOX, {"view": "all", "team": str(team.pk), "assignee": str(alice.pk)})
 
 

@@ -1,10 +1,11 @@
 """The inbox: views, filters, search, sorting, keyset pages and bulk actions.
 
 Query budget of a page (asserted in ui/tests/test_inbox.py), whatever the number of rows:
-session, user, membership; teams; mailboxes; saved views; the one aggregate of view counts
-(plus one for saved views' counts when the agent has any); the page of tickets with every
-embedded object joined; their tags; agents, categories and tags for the filter bar; the
-workspace switcher; and one EXISTS per reference filter given.
+session, user, membership; teams; mailboxes; saved views; the maintained view counts
+(``tickets.counts``; plus one for saved views' counts when the agent has any); the page of
+tickets with customer, company, team and category joined; their assignees; their tags;
+agents, categories and tags for the filter bar; the workspace switcher; and one EXISTS per
+reference filter given.
 """
 
 from __future__ import annotations
