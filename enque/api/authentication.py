@@ -83,6 +83,9 @@ def agent_for_claims(claims: Any) -> Agent:
             user__is_active=True,
             workspace__is_active=True,
         )
+        # At most one row (the primary key): Agent's default ordering (workspace name,
+        # display name) would only add an ORDER BY over the join to every request.
+        .order_by()
         .first()
     )
     if agent is None:

@@ -48,6 +48,7 @@ serializer helpers.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -83,6 +84,14 @@ class EnqueMetadata(SimpleMetadata):
             "renders": [renderer.media_type for renderer in view.renderer_classes],
             "parses": [parser.media_type for parser in view.parser_classes],
         }
+
+
+@functools.cache
+def query_parameter_names(query_serializer_class: type[BaseSerializer]) -> frozenset[str]:
+    """The parameters a query serializer reads. Cached per class: building ``fields``
+    deep-copies every declared field, on every request otherwise; the names are fixed by
+    the class (the serializer is built without context for this)."""
+    return frozenset(query_serializer_class().fields)
 
 
 class EnqueViewMixin:
@@ -135,7 +144,7 @@ class EnqueViewMixin:
         allowed = set(ALWAYS_ALLOWED_QUERY_PARAMS)
         query_serializer_class = self.get_query_serializer_class()
         if query_serializer_class is not None:
-            allowed.update(query_serializer_class().fields)
+            allowed.update(query_parameter_names(query_serializer_class))
         paginator = getattr(self, "paginator", None)
         if paginator is not None and getattr(self, "action", None) == "list":
             allowed.update(getattr(paginator, "query_params", ()))
