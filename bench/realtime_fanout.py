@@ -6,14 +6,15 @@ events published, delivery latency from publish to every socket.
     REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/realtime_fanout.py --servers 2
 
 What runs: real uvicorn processes serving ``enque.asgi:application`` (``--servers``, the
-sockets spread round-robin over them), channels-redis on ``REDIS_URL`` (or a private
-embedded Redis), a scratch SQLite database under a temporary ``ENQUE_VAR_DIR`` (migrated
-first, ~15 s) holding one workspace and agent. The benchmark process itself is the client:
-it opens the sockets with the ``websockets`` library, subscribes each to ``tickets``, then
-publishes events through ``realtime.publish.apublish`` — the code path a service's commit
-takes — each stamped with its send time. Latency is receive time minus send time, per
-(event, socket); the client shares the machine's CPUs with the servers and Redis, so on a
-small machine its own decoding is part of the figure.
+sockets spread round-robin over them), the channel layer of ``CHANNEL_LAYERS`` (printed)
+on ``REDIS_URL`` (or a private embedded Redis), a scratch SQLite database under a
+temporary ``ENQUE_VAR_DIR`` (migrated first, ~15 s) holding one workspace and agent. The
+benchmark process itself is the client: it opens the sockets with the ``websockets``
+library, subscribes each to ``tickets``, then publishes events through
+``realtime.publish.apublish`` — the code path a service's commit takes — each stamped with
+its send time. Latency is receive time minus send time, per (event, socket); the client
+shares the machine's CPUs with the servers and Redis, so on a small machine its own
+decoding is part of the figure.
 
 Prints: connect time, deliveries, p50 / p90 / p99 / max latency, the publish rate achieved,
 and throughput (events fully delivered per second, and frames per second).
@@ -104,6 +105,7 @@ class Bench:
             self.redis = embedded_redis.ensure_running(settings.EMBEDDED_REDIS_SOCKET)
         self.redis_url = settings.REDIS_URL
         print(f"redis: {settings.REDIS_MODE} ({settings.REDIS_URL})")
+        print(f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND']}")
         print(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")
         started = time.monotonic()
         call_command("migrate", interactive=False, verbosity=0)

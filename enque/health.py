@@ -7,11 +7,12 @@ naming the ones that are down, so a load balancer stops sending traffic there.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -49,7 +50,11 @@ def check_channel_layer() -> str:
         await layer.send(channel, {"type": "readyz.ping"})
         await layer.receive(channel)
 
-    async_to_sync(round_trip)()
+    # On an event loop of its own, closed after: the pub/sub layer subscribes every new
+    # channel and forgets it only when its loop closes, so on the server's loop (where
+    # async_to_sync would run this under ASGI) each probe left a subscription behind.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, round_trip()).result()
     return type(layer).__name__
 
 

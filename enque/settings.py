@@ -204,9 +204,10 @@ else:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # channels-redis fitted to redis-py 8 (realtime/layers.py): a connection pool
-            # that waits instead of failing past its size, reads that outlast BZPOPMIN.
-            "BACKEND": "realtime.layers.RedisChannelLayer",
+            # channels-redis's pub/sub layer (realtime/layers.py): one PUBLISH per group
+            # send, fanned out to the sockets in each subscribed process; bounded per-socket
+            # queues, a pool fitted to redis-py 8.
+            "BACKEND": "realtime.layers.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": "enque:asgi"},
         }
     }

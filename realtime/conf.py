@@ -27,8 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # How often an open socket re-checks that its agent (and session) is still valid; a
     # deactivated agent or a signed-out session is closed with 4401 within this.
     "REALTIME_REVALIDATE_INTERVAL": 60.0,
-    # channels-redis forgets group members after its group_expiry (a day by default): a
-    # socket re-joins its groups this often so a long-lived connection keeps its events.
+    # A socket re-joins its groups this often. The pub/sub layer keeps memberships as long
+    # as the process lives, so this only matters with channels-redis's core layer, which
+    # forgets members after its group_expiry (a day by default).
     "REALTIME_GROUP_REFRESH_INTERVAL": 3600.0,
     # Presence entries live this long unless refreshed (every heartbeat refreshes them).
     "REALTIME_PRESENCE_TTL": 60,

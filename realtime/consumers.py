@@ -173,8 +173,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             for group in set(self.subscriptions.values()):
                 await self.channel_layer.group_discard(group, self.channel_name)
         except (RedisError, OSError, TimeoutError):
-            # Left behind, the memberships expire with channels-redis's group_expiry, and
-            # sends to a closed socket's channel are dropped meanwhile.
+            # Left behind, the memberships go with this process's subscriptions (the pub/sub
+            # layer, realtime/layers.py), and sends to a closed socket's channel are dropped
+            # meanwhile.
             logger.warning("realtime: could not leave groups", exc_info=True)
         self.subscriptions.clear()
 

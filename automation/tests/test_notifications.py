@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core import mail
 
@@ -155,17 +156,27 @@ async def receive_until(layer, channel: str, event_type: str) -> list[dict]:
 @pytest.mark.redis
 def test_a_notification_is_pushed_to_the_agents_channel(alice, bob, customer_a, hooks_run):
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
     group = f"ws.{bob.workspace_id}.agent.{bob.pk}"
-    async_to_sync(layer.group_add)(group, channel)
-    try:
+    joined = threading.Event()
+
+    async def listen() -> list[dict]:
+        # A socket's channel and groups live in one event loop (the pub/sub layer keeps
+        # them there), so the listener runs in a loop of its own while the test publishes.
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        joined.set()
+        try:
+            return await receive_until(layer, channel, "notification.created")
+        finally:
+            await layer.group_discard(group, channel)
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        listening = executor.submit(asyncio.run, listen())
+        assert joined.wait(timeout=5)
         ticket = write_in(customer_a)
         with hooks_run():
             ticket_update(ticket=ticket, actor=Actor.for_agent(alice), assignee=bob)
-
-        events = async_to_sync(receive_until)(layer, channel, "notification.created")
-    finally:
-        async_to_sync(layer.group_discard)(group, channel)
+        events = listening.result(timeout=10)
 
     # The realtime app's own ticket.assigned comes first: it subscribed to the hooks first.
     assert [e["type"] for e in events] == ["ticket.assigned", "notification.created"]

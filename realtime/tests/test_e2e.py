@@ -109,7 +109,9 @@ class Server:
             try:
                 if requests.get(f"{self.http}/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or its first request (importing every view) is slow
+                # on a loaded machine: ask again until the deadline.
                 pass
             time.sleep(0.1)
         pytest.fail(f"the server did not answer /healthz in time:\n{self.output()}")

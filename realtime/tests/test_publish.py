@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
 import time
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
@@ -86,17 +89,18 @@ def test_the_event_round_trips_through_json() -> None:
 def test_a_committed_change_reaches_the_group(alice: Agent, bob: Agent, ticket_a: Ticket) -> None:
     layer = get_channel_layer()
 
-    async def listen() -> str:
+    async def listen() -> tuple[dict[str, Any], int]:
+        # One event loop throughout: the pub/sub layer's channels and groups live in the
+        # loop (the process) that made them, as a consumer's do.
         channel = await layer.new_channel()
         await layer.group_add(f"ws.{alice.workspace_id}.ticket.{ticket_a.number}", channel)
-        return channel
+        comment = await database_sync_to_async(comment_create)(
+            ticket=ticket_a, actor=Actor.for_agent(bob), body_text="Done."
+        )
+        return await asyncio.wait_for(layer.receive(channel), timeout=5), comment.pk
 
-    channel = async_to_sync(listen)()
-
-    comment = comment_create(ticket=ticket_a, actor=Actor.for_agent(bob), body_text="Done.")
-
-    message = async_to_sync(layer.receive)(channel)
-    assert json.loads(message["text"])["data"]["comment"] == comment.pk
+    message, comment_id = async_to_sync(listen)()
+    assert json.loads(message["text"])["data"]["comment"] == comment_id
 
 
 @pytest.mark.django_db(transaction=True)

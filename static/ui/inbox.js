@@ -151,6 +151,19 @@
         viewers.set(data.ticket, data.viewers || []);
         paintPresence();
       });
+      // Events sent while the socket was down are not replayed: after a reconnect, say the
+      // list may be stale and recount.
+      let dropped = false;
+      Enque.realtime.on("disconnected", () => {
+        dropped = true;
+      });
+      Enque.realtime.on("connected", () => {
+        if (!dropped) return;
+        dropped = false;
+        changed = true;
+        showBanner();
+        refreshCounts();
+      });
     }
   });
 

@@ -283,7 +283,18 @@
       Enque.realtime.on("presence.changed", (event) => {
         if (event.data && event.data.ticket === number) renderPresence(event.data.viewers);
       });
-      Enque.realtime.on("disconnected", () => renderPresence([]));
+      // Events sent while the socket was down are not replayed: reload the thread and panel
+      // after a reconnect.
+      let dropped = false;
+      Enque.realtime.on("disconnected", () => {
+        dropped = true;
+        renderPresence([]);
+      });
+      Enque.realtime.on("connected", () => {
+        if (!dropped) return;
+        dropped = false;
+        refresh();
+      });
     }
   });
 
