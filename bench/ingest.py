@@ -277,6 +277,12 @@ def run(messages: int = 2000, workers: int = 1, batch: int = 50) -> dict[str, An
         "batch": batch,
         "api": "ingest_raw_email" if batch == 1 else "ingest_many",
         "seconds": round(ingest_seconds, 2),
+        "generate_seconds": round(max(share["generate_seconds"] for share in shares), 2),
+        # Time on the CPU, summed over the ingesting processes and their PostgreSQL
+        # backends: unlike the wall clock, barely moved by other work on the machine.
+        "cpu_seconds": round(sum(share["cpu_seconds"] for share in shares), 2),
+        "db_cpu_seconds": round(sum(share["db_cpu_seconds"] for share in shares), 2),
+        "sql_seconds": round(sum(share["sql_seconds"] for share in shares), 2),
         "wall_seconds": round(seconds, 2),
         "messages_per_second": round(rate, 1),
         "msg_per_s": round(rate, 1),
@@ -329,6 +335,53 @@ def _child_count() -> dict[str, int]:
     }
 
 
+def _database_cpu_seconds(connection: Any) -> float:
+    """CPU time used so far by this connection's PostgreSQL backend, when it runs on this
+    machine (0 otherwise, and for SQLite, whose work is the process's own)."""
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15 of stat(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spool(messages: Iterator[bytes], path: Path) -> Path:
+    """Write ``messages`` to ``path``, each behind its length (4 bytes, big-endian)."""
+    with path.open("wb") as out:
+        for raw in messages:
+            out.write(len(raw).to_bytes(4, "big"))
+            out.write(raw)
+    return path
+
+
+def _unspool(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as spooled:
+        while head := spooled.read(4):
+            yield spooled.read(int.from_bytes(head, "big"))
+    path.unlink()
+
+
+def _statement_kind(sql: str) -> str:
+    """A statement reduced to its verb and first table, to count where statements go."""
+    words = sql.replace('"', "").split()
+    verb = words[0].upper() if words else ""
+    table = ""
+    for marker in ("FROM", "INTO", "UPDATE"):
+        upper = [w.upper() for w in words]
+        if marker in upper[:200]:
+            index = upper.index(marker)
+            if index + 1 < len(words):
+                table = words[index + 1]
+                break
+    return f"{verb} {table}".strip()
+
+
 def _child_ingest(messages: int, workers: int, worker: int, batch: int) -> dict[str, Any]:
     from django.db import connection
 
@@ -338,15 +391,35 @@ def _child_ingest(messages: int, workers: int, worker: int, batch: int) -> dict[
     mailbox = MailboxConnection.objects.get(email_address=MAILBOX)
     statements = 0
 
+    kinds: Counter[str] = Counter()
+    profiling = bool(os.environ.get("INGEST_PROFILE"))
+
+    sql_seconds = 0.0
+
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        nonlocal statements
+        nonlocal statements, sql_seconds
         statements += 1
-        return execute(sql, params, many, context)
+        if profiling:
+            kinds[_statement_kind(sql)] += 1
+        sent = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_seconds += time.perf_counter() - sent
+
+    # The share is generated before the clock starts and spooled to a file, then read back
+    # one message at a time: the figure is the pipeline's, not the generator's (which is
+    # slower than the pipeline itself: the email package builds every header), and memory
+    # still does not grow with the count.
+    generating = time.monotonic()
+    spool = _spool(
+        (raw for n, raw in enumerate(generate(messages)) if n % workers == worker),
+        Path(os.environ.get("ENQUE_VAR_DIR") or tempfile.gettempdir()) / f"spool.{worker}",
+    )
+    generate_seconds = time.monotonic() - generating
 
     def share() -> Iterator[bytes]:
-        for n, raw in enumerate(generate(messages)):
-            if n % workers == worker:
-                yield raw
+        yield from _unspool(spool)
 
     outcomes: Counter[str] = Counter()
     rss_at: dict[int, float] = {}
@@ -367,6 +440,14 @@ def _child_ingest(messages: int, workers: int, worker: int, batch: int) -> dict[
                 rss_at[done] = round(current_rss_mib(), 1)
         page.clear()
 
+    profiler = None
+    if os.environ.get("INGEST_PROFILE"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    db_cpu_before = _database_cpu_seconds(connection)
+    cpu_started = time.process_time()
     started = time.monotonic()
     with connection.execute_wrapper(count):
         for raw in share():
@@ -375,10 +456,22 @@ def _child_ingest(messages: int, workers: int, worker: int, batch: int) -> dict[
                 flush()
         flush()
     seconds = time.monotonic() - started
+    cpu_seconds = time.process_time() - cpu_started
+    db_cpu_seconds = _database_cpu_seconds(connection) - db_cpu_before
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{os.environ['INGEST_PROFILE']}.{worker}")
+        Path(f"{os.environ['INGEST_PROFILE']}.{worker}.sql.json").write_text(
+            json.dumps(dict(kinds.most_common()), indent=1)
+        )
     return {
         "messages": done,
         "seconds": seconds,
+        "generate_seconds": generate_seconds,
         "statements": statements,
+        "sql_seconds": sql_seconds,
+        "cpu_seconds": cpu_seconds,
+        "db_cpu_seconds": db_cpu_seconds,
         "outcomes": dict(outcomes),
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "rss_mib_before": round(rss_before, 1),
@@ -419,7 +512,17 @@ def main() -> None:
     )
     print(
         f"ingested in {result['seconds']:.1f} s: {result['messages_per_second']:.0f} msg/s, "
-        f"{result['statements_per_message']:.1f} SQL statements per message"
+        f"{result['statements_per_message']:.1f} SQL statements per message "
+        f"(generating them took {result['generate_seconds']:.1f} s before that)"
+    )
+    print(
+        f"CPU: {result['cpu_seconds']:.1f} s in the ingesting process"
+        + (
+            f", {result['db_cpu_seconds']:.1f} s in its PostgreSQL backend"
+            if result["db_cpu_seconds"]
+            else ""
+        )
+        + f"; {result['sql_seconds']:.1f} s waiting on SQL statements"
     )
     rss = ", ".join(f"{n}: {mib:.0f}" for n, mib in result["rss_mib_at"].items())
     after = f", then after messages {rss} (MiB)" if rss else ""

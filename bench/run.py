@@ -113,6 +113,10 @@ LIST_BUDGET = Budget(
         (f.queries or 0) <= 8 and f.stats["median"] <= 20 and (f.ratio is None or f.ratio <= 5)
     ),
 )
+# The fan-out figure is a latency: events at a helpdesk's pace (a busy workspace changes a
+# ticket every few seconds), not a flood that measures how long a queue grows.
+FANOUT_EVENTS = 40
+FANOUT_RATE = 2.0
 SEARCH_BUDGET = Budget(
     "≤8 q, ≤100 ms", lambda f: (f.queries or 0) <= 8 and f.stats["median"] <= 100
 )
@@ -770,14 +774,19 @@ def ingest_figures(vendor: str) -> list[Figure]:
 def fanout_figures(sockets: int) -> list[Figure]:
     try:
         result = child(
-            call_code("realtime_fanout", "run_benchmark", {"sockets": sockets, "events": 100}), 900
+            call_code(
+                "realtime_fanout",
+                "run_benchmark",
+                {"sockets": sockets, "events": FANOUT_EVENTS, "rate": FANOUT_RATE},
+            ),
+            900,
         )
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         return [Figure("fanout", "Websocket fan-out", "ms", note=failure(exc))]
     latency = result["latency_ms"]
     figure = Figure(
         "fanout",
-        f"Websocket fan-out: {sockets} sockets, delivery latency",
+        f"Websocket fan-out: {sockets} sockets, {FANOUT_RATE:g} events/s, delivery latency",
         "ms",
         {k: latency[k] for k in ("median", "p90", "p99", "min", "max")}
         | {"runs": result["delivered"]},

@@ -212,6 +212,8 @@ def _tags_by_name(workspace_id: int, names: Iterable[str]) -> list[Tag]:
                 f"Tags are at most {MAX_TAG_LENGTH} characters.", code="invalid", field="tags"
             )
         cleaned.setdefault(name.lower(), name)
+    if not cleaned:
+        return []
     # The names that exist, in one query (the common case: a ticket's tags plus one more);
     # any other goes through the case-insensitive lookup, then is created.
     found = {

@@ -43,7 +43,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -162,22 +162,30 @@ def ingest_many(
         return []
     lookups = _Lookups(mailbox=mailbox, workspace=workspace)
     _store(lookups, incoming)
+    for item in incoming:
+        if item.existing is not None:
+            # Before the new ones: a message stored by an ingest that died before processing
+            # it came in earlier than they did (and may be the one they reply to).
+            item.existing = _again(item.existing, lookups)
+    fresh = [item for item in incoming if item.row is not None]
+    if len(fresh) == 1:
+        # One message: its own transaction is the cheapest (no savepoint, no page lock).
+        _process(fresh[0].row, fresh[0].raw, lookups)
+    elif fresh:
+        _process_page(fresh, lookups)
     done: dict[int, InboundEmail] = {}
     results = []
     for item in incoming:
         if item.same_as is not None:
             # The batch itself held this message twice: the first one stands for both.
-            first = done[id(item.same_as)]
-            again = copy.copy(first)
+            again = copy.copy(done[id(item.same_as)])
             again.was_duplicate = True
             results.append(again)
             continue
-        if item.existing is not None:
-            row = _again(item.existing, lookups)
-        else:
-            row = _process(item.row, item.raw, lookups)
+        row = item.existing if item.existing is not None else item.row
+        if item.existing is None:
             row.was_duplicate = False
-        item.raw = b""  # released as soon as processed, not at the end of the batch
+        item.raw = b""
         done[id(item)] = row
         results.append(row)
     return results
@@ -407,6 +415,19 @@ class _Lookups:
             self.customers[key] = customer
         return customer
 
+    def prefetch_customers(self, addresses: Iterable[str]) -> None:
+        """Read the customers of these addresses at once (one query for a page); an
+        address with no customer yet is created by ``customer`` when a message needs it."""
+        wanted = sorted({a.strip().lower() for a in addresses if a} - set(self.customers))
+        for start in range(0, len(wanted), IN_LIST_CHUNK):
+            for customer in (
+                Customer.objects.for_workspace(self.workspace_id)
+                .filter(email__in=wanted[start : start + IN_LIST_CHUNK])
+                .select_related("company")
+                .order_by()
+            ):
+                self.customers[customer.email] = customer
+
     def forget(self) -> None:
         self.customers.clear()
 
@@ -450,29 +471,18 @@ def reprocess_inbound_email(inbound: InboundEmail) -> InboundEmail:
 
 
 def _process(inbound: InboundEmail, raw: bytes | None, lookups: _Lookups) -> InboundEmail:
-    """Process a row this process holds the claim on; the row's fields are set to its
-    outcome as written (no reading back)."""
+    """Process a row this process holds the claim on, in a transaction of its own; the
+    row's fields are set to its outcome as written (no reading back)."""
     written: list[str] = []
     try:
         if raw is None:
             with inbound.raw.open("rb") as handle:
                 raw = handle.read()
         result = _Processor(inbound, raw, written, lookups).run()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - recorded as failed and logged by _failure
         lookups.forget()
-        if isinstance(exc, InboundRejected):
-            logger.warning("inbound email %s rejected: %s", inbound.pk, exc.code)
-        else:
-            logger.exception("inbound email %s failed", inbound.pk)
-        # Files are not transactional: remove the attachments of the rolled-back work.
-        for name in written:
-            default_storage.delete(name)
-        fields = {
-            "status": InboundEmailStatus.FAILED,
-            "reason": (getattr(exc, "code", "") or "error")[:200],
-            "error": _error_summary(exc),
-            "updated_at": timezone.now(),
-        }
+        _discard(written)
+        fields = _failure(inbound, exc)
         if InboundEmail.objects.filter(pk=inbound.pk, status=InboundEmailStatus.PROCESSING).update(
             **fields
         ):
@@ -480,6 +490,27 @@ def _process(inbound: InboundEmail, raw: bytes | None, lookups: _Lookups) -> Inb
         return inbound
     _set(inbound, result)
     return inbound
+
+
+def _failure(inbound: InboundEmail, exc: Exception) -> dict:
+    """The outcome fields of a message that failed with ``exc`` (logged here)."""
+    if isinstance(exc, InboundRejected):
+        logger.warning("inbound email %s rejected: %s", inbound.pk, exc.code)
+    else:
+        logger.exception("inbound email %s failed", inbound.pk, exc_info=exc)
+    return {
+        "status": InboundEmailStatus.FAILED,
+        "reason": (getattr(exc, "code", "") or "error")[:200],
+        "error": _error_summary(exc),
+        "updated_at": timezone.now(),
+    }
+
+
+def _discard(written: list[str]) -> None:
+    # Files are not transactional: remove the attachments of rolled-back work.
+    for name in written:
+        default_storage.delete(name)
+    written.clear()
 
 
 def _set(inbound: InboundEmail, fields: dict) -> None:
@@ -491,6 +522,321 @@ def _error_summary(exc: BaseException) -> str:
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-12)
     text = f"{type(exc).__name__}: {exc}\n\n" + "".join(lines)
     return text[-MAX_ERROR_LENGTH:]
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+# The outcome columns a page writes for all of its messages in one UPDATE.
+OUTCOME_FIELDS = (
+    "status",
+    "reason",
+    "ticket_id",
+    "comment_id",
+    "is_auto_reply",
+    "processed_at",
+    "error",
+    "updated_at",
+)
+# Ids per IN list: a page of 50 messages with long References headers stays well below
+# SQLite's limit on bound parameters.
+IN_LIST_CHUNK = 2000
+# pg_advisory_xact_lock(PAGE_LOCK_CLASS, workspace): one page of a workspace at a time.
+PAGE_LOCK_CLASS = 0x456E5175
+
+
+def _process_page(items: list[_Incoming], lookups: _Lookups) -> None:
+    """Process freshly stored rows in ONE transaction, each message in a savepoint of its
+    own: a failure rolls back that message alone and is recorded ``failed`` with its
+    error, and the others go on. One commit (one fsync) per page instead of one per
+    message, and what every message would look up — the mappings its thread ids name,
+    its sender's customer — is read once for the page.
+
+    The services' on-commit work (realtime, rules, SLA, notifications) runs after the
+    page commits, once for each change of each message that stayed; a message rolled
+    back to its savepoint takes its own with it (Django drops the on-commit callbacks of
+    a savepoint rolled back). A message that lost a database race (deadlock,
+    serialization failure) is processed again on its own after the page commits. If the
+    page's transaction fails as a whole (its commit, a broken connection), nothing of it
+    stays and every message is processed again one transaction at a time.
+    """
+    jobs = [_Job(item.row, item.raw) for item in items]
+    for job in jobs:
+        # Parsing needs no database: done before the transaction, so its locks are held
+        # for the writing only.
+        job.prepare(lookups)
+    committed: list[bool] = []
+    page: _Page | None = None
+    try:
+        with transaction.atomic():
+            # Registered first, so it runs first once the page has committed: an exception
+            # from a later on-commit callback then cannot pass for a failed page.
+            transaction.on_commit(lambda: committed.append(True))
+            _lock_page(lookups.workspace_id)
+            page = _Page(lookups, _held(jobs))
+            page.run()
+    except Exception:
+        if not committed:
+            logger.exception(
+                "inbound page of %s messages rolled back whole; processing them one by one",
+                len(jobs),
+            )
+            lookups.forget()
+            for job in jobs:
+                _discard(job.written)
+            for job in jobs:
+                _process(job.row, job.raw, lookups)
+            return
+        logger.exception("an on-commit action failed after an inbound page committed")
+    for job in page.jobs:
+        if job.retry:
+            _process(job.row, job.raw, lookups)
+        elif job.fields is not None:
+            _set(job.row, job.fields)
+            _set(job.row, job.objects)
+
+
+def _write_outcomes(outcomes: list[tuple[int, list]]) -> None:
+    """Write the outcome columns (OUTCOME_FIELDS) of many rows in one UPDATE … FROM
+    (VALUES …), which PostgreSQL and SQLite (3.33+) both speak. ``bulk_update`` would do
+    it with a CASE per column and row, whose building cost more than the page's inserts."""
+    if not outcomes:
+        return
+    meta = InboundEmail._meta
+    fields = [meta.get_field(name.removesuffix("_id")) for name in OUTCOME_FIELDS]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = [quote(f.column) for f in fields]
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        # Client-side binding sends literals: each column is cast to its type, or a page
+        # whose rows all have NULL there would compare text with bigint.
+        casts = ["%s::bigint", *(f"%s::{f.db_type(connection)}" for f in fields)]
+        source = ", ".join(["id", *(f.column for f in fields)])
+        value_names = ["id", *(f.column for f in fields)]
+    else:
+        casts = ["%s"] * (len(fields) + 1)
+        value_names = [f"column{n}" for n in range(1, len(fields) + 2)]
+    row_sql = "(" + ", ".join(casts) + ")"
+    assignments = ", ".join(
+        f"{column} = v.{quote(name)}" for column, name in zip(columns, value_names[1:], strict=True)
+    )
+    alias = f"v ({source})" if postgres else "v"
+    for start in range(0, len(outcomes), IN_LIST_CHUNK // len(casts)):
+        chunk = outcomes[start : start + IN_LIST_CHUNK // len(casts)]
+        params: list = []
+        for pk, values in chunk:
+            params.append(pk)
+            params += [
+                f.get_db_prep_value(v, connection) for f, v in zip(fields, values, strict=True)
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # Table and column names are the model's; every value is a parameter.
+                f"UPDATE {table} SET {assignments} "  # noqa: S608
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS {alias} "
+                f"WHERE {table}.{quote('id')} = v.{quote(value_names[0])}",
+                params,
+            )
+
+
+def _lock_page(workspace_id: int) -> None:
+    """Take the workspace's page lock, first thing in the page's transaction.
+
+    Two pages of one workspace would otherwise take the locks their messages need — the
+    ticket counter (a new ticket), a ticket row (a reply), a new customer's address — in
+    different orders and deadlock, each deadlock costing a message and deadlock_timeout.
+    Pages of one workspace go one at a time (the rest of a page's work, parsing included,
+    is done outside this lock); single messages, the UI and the API never wait for it.
+    SQLite needs none: its IMMEDIATE transactions already write one at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s::integer, %s::integer)",
+            [PAGE_LOCK_CLASS, workspace_id % 2**31],
+        )
+
+
+def _held(jobs: list[_Job]) -> list[_Job]:
+    """The jobs whose rows this process still holds, their rows locked until the page
+    commits (``reprocess_email`` taking one over as abandoned waits, then finds it done)."""
+    held = set(
+        InboundEmail.objects.select_for_update()
+        .filter(pk__in=[job.row.pk for job in jobs], status=InboundEmailStatus.PROCESSING)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    return [job for job in jobs if job.row.pk in held]
+
+
+@dataclass
+class _Job:
+    """One message of a page, from parsing to its outcome."""
+
+    row: InboundEmail
+    raw: bytes
+    processor: _Processor | None = None
+    # Parsing failed: recorded as the message's failure, with no savepoint needed.
+    error: Exception | None = None
+    written: list[str] = field(default_factory=list)
+    # The outcome's columns, once decided (written for the whole page at its end), and
+    # the ticket and comment objects to hand the caller.
+    fields: dict | None = None
+    objects: dict = field(default_factory=dict)
+    # Lost a database race inside the page: processed again on its own after the commit.
+    retry: bool = False
+
+    def prepare(self, lookups: _Lookups) -> None:
+        self.processor = _Processor(self.row, self.raw, self.written, lookups)
+        try:
+            self.processor.parse()
+        except Exception as exc:  # noqa: BLE001 - kept, then recorded and logged by _failure
+            self.error = exc
+
+    def thread_ids(self) -> list[str]:
+        """Every Message-ID this message may look up: its own, its thread's, and for a
+        bounce the ids of the message that bounced."""
+        if self.error is not None:
+            return []
+        parsed = self.processor.parsed
+        ids = threads.wanted_ids(
+            self.row.message_id, threads.header_thread_ids(parsed.in_reply_to, parsed.references)
+        )
+        if parsed.report is not None:
+            ids += threads.wanted_ids("", parsed.report.original_ids)
+        return ids
+
+    def sender(self) -> str:
+        if self.error is not None:
+            return ""
+        return self.processor.parsed.from_address or self.processor.parsed.sender_address
+
+
+class _Page:
+    """A page's transaction: its messages one savepoint each, the lookups they share, and
+    the writes gathered for its end (the mappings, the outcomes)."""
+
+    def __init__(self, lookups: _Lookups, jobs: list[_Job]) -> None:
+        self.lookups = lookups
+        self.jobs = jobs
+        self.workspace_id = lookups.workspace_id
+        # Mappings made by the page's messages, inserted at its end (or when the page stops
+        # sharing lookups); the index holds them beside the stored ones so a reply threads
+        # onto a ticket opened earlier in the same page.
+        self.pending: list[EmailTicketMapping] = []
+        self.index: dict[str, list[EmailTicketMapping]] | None = None
+        self.order: dict[int, int] = {}
+        # One object per ticket, so what a message changes (comment_create copies the
+        # locked row's state back) is what the next message sees.
+        self.tickets: dict[int, Ticket] = {}
+
+    def run(self) -> None:
+        self.prefetch()
+        for job in self.jobs:
+            job.processor.page = self
+            self.process(job)
+            job.processor = None  # the parsed message and its attachments go now
+        self.flush_mappings()
+        _write_outcomes(
+            [
+                (
+                    job.row.pk,
+                    [job.fields.get(name, getattr(job.row, name)) for name in OUTCOME_FIELDS],
+                )
+                for job in self.jobs
+                if job.fields is not None
+            ]
+        )
+
+    def prefetch(self) -> None:
+        wanted = sorted({mid for job in self.jobs for mid in job.thread_ids()})
+        self.index = {}
+        for start in range(0, len(wanted), IN_LIST_CHUNK):
+            for row in threads.mappings(self.workspace_id, wanted[start : start + IN_LIST_CHUNK]):
+                row.ticket = self.tickets.setdefault(row.ticket_id, row.ticket)
+                self.index_add(row)
+        self.lookups.prefetch_customers(job.sender() for job in self.jobs)
+
+    def index_add(self, row: EmailTicketMapping) -> None:
+        self.order[id(row)] = len(self.order)
+        self.index.setdefault(row.message_id, []).append(row)
+
+    def known(self, message_id: str, thread_ids: list[str]) -> threads.Known:
+        if self.index is None:
+            return threads.lookup(self.workspace_id, message_id, thread_ids)
+        wanted = threads.wanted_ids(message_id, thread_ids)
+        rows = [row for mid in wanted for row in self.index.get(mid, ())]
+        rows.sort(key=lambda row: self.order[id(row)])
+        return threads.resolve(self.workspace_id, message_id, thread_ids, rows)
+
+    def map(self, row: EmailTicketMapping) -> None:
+        if self.index is None:
+            row.save(force_insert=True)
+            return
+        row.ticket = self.tickets.setdefault(row.ticket_id, row.ticket)
+        self.pending.append(row)
+        self.index_add(row)
+
+    def flush_mappings(self) -> None:
+        if self.pending:
+            EmailTicketMapping.objects.bulk_create(self.pending)
+            self.pending = []
+
+    def process(self, job: _Job) -> None:
+        processor = job.processor
+        if job.error is not None:
+            job.fields = _failure(job.row, job.error)
+            return
+        pending = len(self.pending)
+        try:
+            # Ignored mail writes nothing: no savepoint for it.
+            result = processor.early()
+            if result is None:
+                with transaction.atomic():
+                    result = processor.decide(processor.verdict)
+        except Exception as exc:  # noqa: BLE001 - retried, or recorded and logged by _failure
+            del self.pending[pending:]
+            self.stop_sharing()
+            _discard(job.written)
+            if isinstance(exc, OperationalError):
+                logger.warning("inbound email %s lost a database race; retried alone", job.row.pk)
+                job.retry = True
+                return
+            job.fields = _failure(job.row, exc)
+            return
+        job.fields = _outcome(result)
+        job.objects = {
+            name: value
+            for name, value in (("ticket", result.ticket), ("comment", result.comment))
+            if value is not None
+        }
+
+    def stop_sharing(self) -> None:
+        """After a message rolled back: what the page read or made for it may be stale
+        (a customer it created is gone, a ticket object holds state that was undone). The
+        mappings of the messages that stayed are written now, and the rest of the page
+        looks everything up in the database, message by message."""
+        self.lookups.forget()
+        if self.index is not None:
+            self.flush_mappings()
+            self.index = None
+            self.order.clear()
+            self.tickets.clear()
+
+
+def _outcome(result: _Result) -> dict:
+    now = timezone.now()
+    return {
+        "status": result.status,
+        "reason": str(result.reason)[:200],
+        "ticket_id": result.ticket.pk if result.ticket else result.ticket_id,
+        "comment_id": result.comment.pk if result.comment else result.comment_id,
+        "is_auto_reply": result.is_auto_reply,
+        "processed_at": now,
+        "error": "",
+        "updated_at": now,
+    }
 
 
 @dataclass
@@ -527,24 +873,20 @@ class _Processor:
         self.lookups = lookups
         self.mailbox = lookups.mailbox
         self.workspace = lookups.workspace
+        # Set when the message is processed as part of a page.
+        self.page: _Page | None = None
+
+    def parse(self) -> None:
+        self.parsed = parse_email(self.raw, max_size=settings.MAX_INBOUND_EMAIL_SIZE)
+        self.verdict = classify(self.parsed, ignore_lists=settings.INBOUND_IGNORE_LISTS)
+        self.raw = b""  # parsed: the bytes are the caller's (and storage's) from here on
 
     def run(self) -> dict:
         """Process the message in one transaction; the outcome's fields as written."""
-        self.parsed = parse_email(self.raw, max_size=settings.MAX_INBOUND_EMAIL_SIZE)
-        verdict = classify(self.parsed, ignore_lists=settings.INBOUND_IGNORE_LISTS)
+        self.parse()
         with transaction.atomic():
-            result = self.decide(verdict)
-            now = timezone.now()
-            fields = {
-                "status": result.status,
-                "reason": str(result.reason)[:200],
-                "ticket_id": result.ticket.pk if result.ticket else result.ticket_id,
-                "comment_id": result.comment.pk if result.comment else result.comment_id,
-                "is_auto_reply": result.is_auto_reply,
-                "processed_at": now,
-                "error": "",
-                "updated_at": now,
-            }
+            result = self.early() or self.decide(self.verdict)
+            fields = _outcome(result)
             updated = InboundEmail.objects.filter(
                 pk=self.inbound.pk, status=InboundEmailStatus.PROCESSING
             ).update(**fields)
@@ -560,23 +902,37 @@ class _Processor:
 
     # --- Deciding -------------------------------------------------------------------------
 
-    def decide(self, verdict: Verdict) -> _Result:
-        parsed = self.parsed
+    def early(self) -> _Result | None:
+        """The outcome of mail that is dropped without writing anything (or rejected),
+        else ``None``: ``decide`` has the rest."""
+        parsed, verdict = self.parsed, self.verdict
         if verdict.kind == Kind.IGNORE and verdict.reason == Outcome.OWN_MESSAGE:
             return self.ignored(verdict.reason)
         sender = parsed.from_address or parsed.sender_address
         if sender and sender in self.mailbox_addresses():
             return self.ignored(Outcome.FROM_OWN_MAILBOX)
         if verdict.kind == Kind.BOUNCE:
-            return self.bounce()
+            return None
         if verdict.kind == Kind.IGNORE:
             return self.ignored(verdict.reason)
         if not sender:
             raise InboundRejected(Outcome.NO_SENDER, "The message has no sender address.")
+        return None
+
+    def known(self, message_id: str, thread_ids: list[str]) -> threads.Known:
+        if self.page is not None:
+            return self.page.known(message_id, thread_ids)
+        return threads.lookup(self.workspace.pk, message_id, thread_ids)
+
+    def decide(self, verdict: Verdict) -> _Result:
+        """What becomes of a message ``early`` did not settle; writes it."""
+        parsed = self.parsed
+        sender = parsed.from_address or parsed.sender_address
+        if verdict.kind == Kind.BOUNCE:
+            return self.bounce()
 
         ws_id = self.workspace.pk
-        known = threads.lookup(
-            ws_id,
+        known = self.known(
             self.inbound.message_id,
             threads.header_thread_ids(parsed.in_reply_to, parsed.references),
         )
@@ -777,9 +1133,7 @@ class _Processor:
             for recipient in recipients:
                 if recipient in self.lookups.customers:
                     self.lookups.customers[recipient].email_bounced_at = now
-        ticket = threads.ticket_for_message_ids(
-            self.workspace.pk, report.original_ids if report else []
-        )
+        ticket = self.known("", report.original_ids if report else []).ticket
         if ticket is None:
             return self.ignored(Outcome.BOUNCE_UNMATCHED)
         lines = []
@@ -802,7 +1156,7 @@ class _Processor:
         return _Result(InboundEmailStatus.PROCESSED, Outcome.BOUNCE, ticket=ticket, comment=comment)
 
     def map(self, ticket: Ticket, comment: Comment | None) -> None:
-        EmailTicketMapping.objects.create(
+        row = EmailTicketMapping(
             workspace=self.workspace,
             mailbox=self.mailbox,
             ticket=ticket,
@@ -811,6 +1165,10 @@ class _Processor:
             provider_message_id=self.inbound.provider_message_id,
             message_id=self.inbound.message_id,
         )
+        if self.page is not None:
+            self.page.map(row)
+        else:
+            row.save(force_insert=True)
 
     def note(self, ticket: Ticket, lines: list[str]) -> None:
         if lines:

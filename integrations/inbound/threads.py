@@ -74,15 +74,40 @@ def lookup(workspace_id: int, message_id: str, thread_ids: Sequence[str]) -> Kno
     """The message's own id and its thread ids against ``EmailTicketMapping``: one query
     on mapping_ws_message_id_idx, the tickets (and their customers) read in the same
     query, so threading costs no more unless a ticket was merged."""
-    ids = [i for i in dict.fromkeys(thread_ids) if i][:MAX_REFERENCE_IDS]
-    wanted = list(dict.fromkeys([message_id, *ids] if message_id else ids))
+    wanted = wanted_ids(message_id, thread_ids)
     if not wanted:
         return Known(None, None)
-    rows = list(
-        EmailTicketMapping.objects.filter(workspace_id=workspace_id, message_id__in=wanted)
+    return resolve(workspace_id, message_id, thread_ids, mappings(workspace_id, wanted))
+
+
+def wanted_ids(message_id: str, thread_ids: Sequence[str]) -> list[str]:
+    """The Message-IDs ``lookup`` reads for a message: its own, then its thread's."""
+    ids = [i for i in dict.fromkeys(thread_ids) if i][:MAX_REFERENCE_IDS]
+    return list(dict.fromkeys([message_id, *ids] if message_id else ids))
+
+
+def mappings(workspace_id: int, message_ids: Sequence[str]) -> list[EmailTicketMapping]:
+    """The workspace's mappings of these Message-IDs with their tickets and customers, in
+    the order they were written (one query; a page of messages asks for all of its ids
+    at once)."""
+    if not message_ids:
+        return []
+    return list(
+        EmailTicketMapping.objects.filter(workspace_id=workspace_id, message_id__in=message_ids)
         .select_related("ticket__customer")
         .order_by("pk")
     )
+
+
+def resolve(
+    workspace_id: int,
+    message_id: str,
+    thread_ids: Sequence[str],
+    rows: Sequence[EmailTicketMapping],
+) -> Known:
+    """What ``rows`` — the mappings of ``wanted_ids``, in the order they were written —
+    know of the message."""
+    ids = [i for i in dict.fromkeys(thread_ids) if i][:MAX_REFERENCE_IDS]
     duplicate = next(
         (
             (row.ticket_id, row.comment_id)
