@@ -42,7 +42,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,11 +49,9 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from automation import actions, conditions, sla
 from automation.models import (
@@ -66,6 +63,7 @@ from automation.models import (
     Trigger,
     Workflow,
 )
+from enque import cache_versions
 from enque.errors import EnqueError
 from tickets.actors import Actor
 from tickets.hooks import TicketChange
@@ -161,30 +159,12 @@ def _version_key(workspace_id: int) -> str:
 
 
 def _rules_version(workspace_id: int) -> str | None:
-    key = _version_key(workspace_id)
-    try:
-        version = cache.get(key)
-        if version is None:
-            version = uuid.uuid4().hex
-            if not cache.add(key, version, timeout=None):
-                version = cache.get(key)
-    except (RedisError, OSError):
-        logger.warning("automation: the cache is unreachable; rules read from the database")
-        return None
-    return version
+    return cache_versions.current_token(_version_key(workspace_id))
 
 
 def rules_changed(workspace_id: int) -> None:
     """A rule or workflow of the workspace changed: every process reloads its rules."""
-
-    def bump() -> None:
-        try:
-            cache.set(_version_key(workspace_id), uuid.uuid4().hex, timeout=None)
-        except (RedisError, OSError):
-            logger.warning("automation: could not invalidate the rules of %s", workspace_id)
-
-    bump()
-    transaction.on_commit(bump)
+    cache_versions.replace_token(_version_key(workspace_id))
 
 
 def units_for(workspace_id: int, trigger: str) -> list[Unit]:

@@ -31,18 +31,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.db.models.signals import post_delete, post_save
 from redis.exceptions import RedisError
 
+from enque import cache_versions
 from tickets.models import CannedReply, Category, Tag
 from workspaces.models import Agent, Team, User
 
@@ -163,30 +162,12 @@ def _version_key(workspace_id: int) -> str:
 
 def panel_version(workspace_id: int) -> str | None:
     """The workspace's current token (made if there is none); None without a cache."""
-    key = _version_key(workspace_id)
-    try:
-        version = cache.get(key)
-        if version is None:
-            version = uuid.uuid4().hex
-            if not cache.add(key, version, timeout=None):
-                version = cache.get(key)
-    except (RedisError, OSError):
-        logger.warning("ui: the cache is unreachable; the ticket panel reads the database")
-        return None
-    return version
+    return cache_versions.current_token(_version_key(workspace_id))
 
 
 def panel_changed(workspace_id: int) -> None:
     """A row the ticket panel lists changed: every cached list of the workspace is stale."""
-
-    def bump() -> None:
-        try:
-            cache.set(_version_key(workspace_id), uuid.uuid4().hex, timeout=None)
-        except (RedisError, OSError):
-            logger.warning("ui: could not invalidate the ticket panel of %s", workspace_id)
-
-    bump()
-    transaction.on_commit(bump)
+    cache_versions.replace_token(_version_key(workspace_id))
 
 
 def _cached(key: str | None, read: Any) -> Any:

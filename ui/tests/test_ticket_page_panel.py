@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from enque import cache_versions
 from enque.tests.factories import AgentFactory, TeamFactory, UserFactory
 from enque.tests.test_query_counts import comments
 from tickets import services as ticket_services
@@ -270,6 +271,7 @@ def test_without_a_cache_the_page_reads_the_database(
 
     TeamFactory(workspace=workspace_a, name="Printers")
     monkeypatch.setattr(panel, "cache", Down())
+    monkeypatch.setattr(cache_versions, "cache", Down())
     assert "Printers" in picker(page(alice_client, ticket_a), "team")
     Team.objects.filter(name="Printers").update(name="Toner")  # no signal, no cache
     assert "Toner" in picker(page(alice_client, ticket_a), "team")
