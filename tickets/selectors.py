@@ -17,6 +17,7 @@ columns.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +96,67 @@ def _tickets_with_embeds(workspace: Workspace | int) -> QuerySet[Ticket]:
 def ticket_list(*, workspace: Workspace | int) -> QuerySet[Ticket]:
     """A workspace's tickets that are not deleted, with everything a list item embeds."""
     return _tickets_with_embeds(workspace).filter(deleted_at__isnull=True)
+
+
+# What a list item (TicketOutput) reads of each joined relation: a customer's notes, a
+# team's webhook and every relation's timestamps stay in the database (fewer columns to
+# send and to parse, the timestamps the costliest).
+_LIST_ITEM_RELATED_FIELDS = {
+    "customer": ("id", "name", "email"),
+    "company": ("id", "name"),
+    "team": ("id", "name"),
+    "category": ("id", "name"),
+}
+
+
+@functools.cache
+def _list_item_deferred_fields() -> tuple[str, ...]:
+    return tuple(
+        f"{relation}__{field.name}"
+        for relation, shown in _LIST_ITEM_RELATED_FIELDS.items()
+        for field in Ticket._meta.get_field(relation).related_model._meta.concrete_fields
+        if field.name not in shown
+    )
+
+
+def ticket_list_item_columns(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """``queryset`` (of ``ticket_list``) loading only the columns a list item shows of the
+    joined customer, company, team and category; the assignee and the tags are left to
+    ``ticket_list_embeds``, run on the page."""
+    return queryset.defer(*_list_item_deferred_fields()).prefetch_related(None)
+
+
+def ticket_list_embeds(tickets: list[Ticket]) -> list[Ticket]:
+    """Give each ticket of a page its assignee's name (``assignee_name``) and its tag
+    names (``tag_names``), in two flat queries of values: what the list item shows.
+
+    Django's prefetch of the same objects (an Agent with its User, Tag instances) cost
+    about 5 ms of Python on every 25-row page (bench/run.py); this, about a fifth."""
+    assignee_ids = {ticket.assignee_id for ticket in tickets if ticket.assignee_id}
+    names = (
+        {
+            pk: Agent.name_from(display_name, user_name, email)
+            for pk, display_name, user_name, email in Agent.objects.filter(pk__in=assignee_ids)
+            .order_by()
+            .values_list("pk", "display_name", "user__name", "user__email")
+        }
+        if assignee_ids
+        else {}
+    )
+    tag_names: dict[int, list[str]] = {ticket.pk: [] for ticket in tickets}
+    if tickets:
+        rows = (
+            TicketTag.objects.filter(ticket_id__in=tag_names)
+            # Tag's own ordering, as ``ticket.tags.all()`` gives them.
+            .order_by("tag__name", "tag_id")
+            .values_list("ticket_id", "tag__name")
+        )
+        for ticket_id, name in rows:
+            tag_names[ticket_id].append(name)
+    for ticket in tickets:
+        ticket.assignee_name = names.get(ticket.assignee_id)
+        ticket.tag_names = tag_names[ticket.pk]
+    return tickets
 
 
 def ticket_detail_list(

@@ -49,6 +49,7 @@ serializer helpers.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -292,8 +293,17 @@ class WorkspaceScopedViewSet(EnqueViewMixin, GenericViewSet):
             raise ImproperlyConfigured(f"{type(self).__name__} has no serializer for this action.")
         return serializer_class
 
-    def paginated(self, queryset: models.QuerySet) -> Response:
-        """A page of ``queryset`` through the output serializer, in the list envelope."""
+    def paginated(
+        self,
+        queryset: models.QuerySet,
+        *,
+        embed: Callable[[list[Any]], list[Any]] | None = None,
+    ) -> Response:
+        """A page of ``queryset`` through the output serializer, in the list envelope;
+        ``embed`` first loads onto the page's objects what the serializer reads of other
+        tables (a fixed number of queries, whatever the page size)."""
         page = self.paginate_queryset(queryset)
+        if embed is not None and page is not None:
+            page = embed(page)
         data = self.get_output_serializer(page, many=True).data
         return self.get_paginated_response(data)

@@ -169,7 +169,10 @@ class SavedViewViewSet(PaginatedActionsMixin, WorkspaceScopedViewSet):
     def tickets(self, request: Request, pk: str) -> Response:
         self._view = self.get_object()
         return self.paginated(
-            selectors.ticket_filtered(
-                workspace=self.workspace, agent=self.agent, filters=self._view.filters
-            )
+            selectors.ticket_list_item_columns(
+                selectors.ticket_filtered(
+                    workspace=self.workspace, agent=self.agent, filters=self._view.filters
+                )
+            ),
+            embed=selectors.ticket_list_embeds,
         )

@@ -158,7 +158,19 @@ def _named(obj: Any) -> dict[str, Any] | None:
     return None if obj is None else {"id": _int(obj.id), "name": _str(obj.name)}
 
 
+def _assignee(ticket: Any) -> dict[str, Any] | None:
+    # The name ``selectors.ticket_list_embeds`` read for a list page, else the Agent.
+    if hasattr(ticket, "assignee_name"):
+        if ticket.assignee_id is None:
+            return None
+        return {"id": _int(ticket.assignee_id), "name": _str(ticket.assignee_name)}
+    return _named(ticket.assignee)
+
+
 def _tag_names(ticket: Any) -> list[str]:
+    embedded = getattr(ticket, "tag_names", None)
+    if embedded is not None:
+        return embedded
     # The prefetched list when the selector loaded it: ``ticket.tags.all()`` builds a
     # related manager and a queryset per row just to read the same cache.
     prefetched = getattr(ticket, "_prefetched_objects_cache", {}).get("tags")
@@ -169,7 +181,6 @@ def _tag_names(ticket: Any) -> list[str]:
 def ticket_list_item(ticket: Any) -> dict[str, Any]:
     """``TicketOutput``'s fields of a ticket, in its order, as DRF renders them."""
     customer = ticket.customer
-    assignee = ticket.assignee
     zone = timezone.get_current_timezone()
     item = {
         "number": _int(ticket.number),
@@ -187,7 +198,7 @@ def ticket_list_item(ticket: Any) -> dict[str, Any]:
             }
         ),
         "company": _named(ticket.company),
-        "assignee": _named(assignee),
+        "assignee": _assignee(ticket),
         "team": _named(ticket.team),
         "category": _named(ticket.category),
         "tags": _tag_names(ticket),

@@ -122,6 +122,27 @@ def test_rendering_a_page_issues_no_query(
     assert captured.captured_queries == []
 
 
+def test_the_api_page_with_its_light_embeds_renders_as_fully_loaded_tickets_do(
+    tickets: list[Ticket], workspace_a: Workspace, bob: Agent
+) -> None:
+    # GET /v1/tickets reads fewer columns of the joined rows and the assignee's name and
+    # the tag names as values (ticket_list_embeds), not as objects.
+    queryset = selectors.ticket_filtered(workspace=workspace_a, agent=bob, filters={})
+    with CaptureQueriesContext(connection) as embedding:
+        page = selectors.ticket_list_embeds(list(selectors.ticket_list_item_columns(queryset)))
+    with CaptureQueriesContext(connection) as rendering:
+        by_api = TicketOutput(page, many=True).data
+
+    assert len(embedding.captured_queries) == 3  # the page, the assignees, the tags
+    assert rendering.captured_queries == []
+    by_drf = [drf_rendering(TicketOutput, ticket) for ticket in listed(workspace_a, bob)]
+    assert JSONRenderer().render(by_api) == JSONRenderer().render(by_drf)
+    assert {item["number"]: item["tags"] for item in by_api}[tickets[0].number] == [
+        "Billing",
+        "vip",
+    ]
+
+
 def test_the_detail_adds_its_fields_after_the_list_fields_as_drf_does(
     tickets: list[Ticket], workspace_a: Workspace
 ) -> None:
