@@ -106,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: keeps the whole chain in one thread under ASGI (see the class).
+    "enque.api.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "enque.urls"
