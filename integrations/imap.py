@@ -255,7 +255,7 @@ def sync_imap_mailbox(mailbox: MailboxConnection, *, heartbeat: Any = None) -> i
 
     ``heartbeat()``, when given, is called after every batch (the sync lock's keep-alive).
     """
-    from integrations.inbound.pipeline import ingest_raw_email
+    from integrations.inbound.pipeline import ingest_many
 
     settings_ = ImapSettings.of(mailbox)
     config = sync_config_for(mailbox)
@@ -276,19 +276,17 @@ def sync_imap_mailbox(mailbox: MailboxConnection, *, heartbeat: Any = None) -> i
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start : start + FETCH_BATCH]
             messages = _fetch(conn, batch)
-            for uid in batch:
-                raw = messages.get(uid)
-                if raw is not None:
-                    # Outside any transaction: the pipeline commits the raw row first.
-                    inbound = ingest_raw_email(
-                        mailbox=mailbox, raw=raw, provider_message_id=f"{uidvalidity}:{uid}"
-                    )
-                    if not getattr(inbound, "was_duplicate", False):
-                        stored += 1
-                # A UID that vanished between SEARCH and FETCH (expunged) is passed too.
-                with transaction.atomic():
-                    EmailSyncConfig.objects.filter(pk=config.pk).update(imap_last_uid=uid)
-                config.imap_last_uid = uid
+            # Outside any transaction: the pipeline commits the batch's raw rows first,
+            # then processes them in one transaction (a savepoint each).
+            rows = ingest_many(
+                mailbox,
+                [(messages[uid], f"{uidvalidity}:{uid}") for uid in batch if uid in messages],
+            )
+            stored += sum(not getattr(row, "was_duplicate", False) for row in rows)
+            # A UID that vanished between SEARCH and FETCH (expunged) is passed too.
+            with transaction.atomic():
+                EmailSyncConfig.objects.filter(pk=config.pk).update(imap_last_uid=batch[-1])
+            config.imap_last_uid = batch[-1]
             if heartbeat is not None:
                 heartbeat()
     return stored

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.errors import PermanentMailError
-from integrations.inbound.pipeline import ingest_raw_email
+from integrations.inbound.pipeline import ingest_many
 from integrations.microsoft.graph import GraphClient, GraphNotFound, SyncStateGone
 from integrations.models import EmailSyncConfig, InboundEmail, MailboxConnection
 
@@ -102,9 +102,10 @@ def _sync(
                 fetched.append((message_id, raw))
 
         with transaction.atomic():
-            for message_id, raw in fetched:
-                inbound = ingest_raw_email(mailbox=mailbox, raw=raw, provider_message_id=message_id)
-                ingested += not getattr(inbound, "was_duplicate", False)
+            # The page at once: its raw rows in one go, then its messages processed in one
+            # transaction (a savepoint each) with the lookups they share read once.
+            rows = ingest_many(mailbox, [(raw, message_id) for message_id, raw in fetched])
+            ingested += sum(not getattr(row, "was_duplicate", False) for row in rows)
             if not next_link:
                 config.delta_link = delta_link
                 fields = ["delta_link", "updated_at"]

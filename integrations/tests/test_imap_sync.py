@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from enque.celery import app as celery_app
 from enque.testing import postgres_only
-from integrations import services, tasks
+from integrations import imap, services, tasks
 from integrations.errors import ReconnectNeeded, SyncInProgress
 from integrations.imap import _uid_set
 from integrations.inbound import pipeline
 from integrations.models import (
     EmailSyncConfig,
     InboundEmail,
+    InboundEmailStatus,
     MailboxConnection,
     SyncStatus,
 )
@@ -255,22 +256,24 @@ def test_one_sync_at_a_time_per_mailbox(server: ImapTestServer, make_mailbox: Ma
     assert Ticket.objects.count() == 1
 
 
-def test_a_crash_mid_batch_resumes_after_the_last_stored_message(
+def test_a_crash_mid_batch_resumes_after_the_last_stored_batch(
     server: ImapTestServer, make_mailbox: MailboxMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A batch is ingested at once (pipeline.ingest_many): the UID moves on per batch.
+    monkeypatch.setattr(imap, "FETCH_BATCH", 2)
     for n in range(4):
         server.folder().append(raw_message(subject=f"Message {n}"))
     mailbox = make_mailbox(server)
-    real_ingest = pipeline.ingest_raw_email
-    calls = []
+    real_ingest = pipeline.ingest_many
+    batches = []
 
-    def failing_ingest(**kwargs: Any) -> InboundEmail:
-        calls.append(kwargs["provider_message_id"])
-        if len(calls) == 3:
+    def failing_ingest(mailbox: Any, messages: list[tuple[bytes, str]]) -> list[InboundEmail]:
+        batches.append([provider_id for _, provider_id in messages])
+        if len(batches) == 2:
             raise RuntimeError("storage went away")
-        return real_ingest(**kwargs)
+        return real_ingest(mailbox, messages)
 
-    monkeypatch.setattr(pipeline, "ingest_raw_email", failing_ingest)
+    monkeypatch.setattr(pipeline, "ingest_many", failing_ingest)
     outcome = sync_mailbox(mailbox.pk)
 
     assert outcome.status == SyncOutcomeStatus.ERROR
@@ -280,7 +283,7 @@ def test_a_crash_mid_batch_resumes_after_the_last_stored_message(
     assert mailbox.last_error == outcome.error
     assert EmailSyncConfig.objects.get(mailbox=mailbox).imap_last_uid == 2
 
-    monkeypatch.setattr(pipeline, "ingest_raw_email", real_ingest)
+    monkeypatch.setattr(pipeline, "ingest_many", real_ingest)
     server.commands.clear()
     outcome = sync_mailbox(mailbox.pk)
     assert (outcome.status, outcome.fetched) == (SyncOutcomeStatus.OK, 2)
@@ -292,6 +295,40 @@ def test_a_crash_mid_batch_resumes_after_the_last_stored_message(
         "",
         None,
     )
+
+
+def test_a_batch_stored_but_never_processed_is_kept_once_for_the_takeover(
+    server: ImapTestServer, make_mailbox: MailboxMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        server.folder().append(raw_message(subject=f"Message {n}"))
+    mailbox = make_mailbox(server)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("worker killed")
+
+    # The raw rows commit first; the process dies before processing them.
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline, "_process_page", crash)
+        outcome = sync_mailbox(mailbox.pk)
+    assert outcome.status == SyncOutcomeStatus.ERROR
+    assert InboundEmail.objects.filter(mailbox=mailbox).count() == 3
+    assert EmailSyncConfig.objects.get(mailbox=mailbox).imap_last_uid == 0
+
+    outcome = sync_mailbox(mailbox.pk)
+
+    # Fetched again, stored once: the rows stay claimed by the process that died...
+    assert (outcome.status, outcome.fetched) == (SyncOutcomeStatus.OK, 0)
+    rows = list(InboundEmail.objects.filter(mailbox=mailbox).order_by("pk"))
+    assert [row.status for row in rows] == [InboundEmailStatus.PROCESSING] * 3
+    assert EmailSyncConfig.objects.get(mailbox=mailbox).imap_last_uid == 3
+    # ...until reprocessing takes them over as abandoned, from the stored raw messages.
+    InboundEmail.objects.filter(mailbox=mailbox).update(
+        updated_at=timezone.now() - pipeline.STALE_PROCESSING_AFTER - timedelta(minutes=1)
+    )
+    for row in rows:
+        pipeline.reprocess_inbound_email(row)
+    assert subjects() == [f"Message {n}" for n in range(3)]
 
 
 def test_an_unreachable_server_is_an_error_retried_at_the_next_interval(
