@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 
 from tickets.services import sanitize_html
@@ -32,6 +33,29 @@ def time_left(due: datetime | None) -> str:
         return ""
     seconds = (due - timezone.now()).total_seconds()
     return f"{_span(seconds)} overdue" if seconds < 0 else f"{_span(seconds)} left"
+
+
+# The thread formats two times per message; Django's ``date`` filter (the format string
+# parsed on every call, the format looked up for the language) cost ~55 µs a call, a third
+# of the thread's rendering at 50 messages (bench/run.py). These give the same text.
+
+
+@register.filter
+def message_time(value: datetime | None) -> str:
+    """``value|date:"M j, H:i"`` in the current time zone: "Nov 26, 09:05"."""
+    if not value:
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return f"{str(MONTHS_3[local.month]).title()} {local.day}, {local:%H:%M}"
+
+
+@register.filter
+def exact_time(value: datetime | None) -> str:
+    """``value|date:"Y-m-d H:i:s e"`` in the current time zone: "2026-11-26 09:05:07 UTC"."""
+    if not value:
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}"
 
 
 @register.filter
