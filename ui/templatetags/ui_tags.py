@@ -40,12 +40,17 @@ def time_left(due: datetime | None) -> str:
 # of the thread's rendering at 50 messages (bench/run.py). These give the same text.
 
 
+def _local(value: datetime) -> datetime:
+    # As the template engine converts a value for a filter that expects local time.
+    return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
 @register.filter
 def message_time(value: datetime | None) -> str:
     """``value|date:"M j, H:i"`` in the current time zone: "Nov 26, 09:05"."""
     if not value:
         return ""
-    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    local = _local(value)
     return f"{str(MONTHS_3[local.month]).title()} {local.day}, {local:%H:%M}"
 
 
@@ -54,7 +59,7 @@ def exact_time(value: datetime | None) -> str:
     """``value|date:"Y-m-d H:i:s e"`` in the current time zone: "2026-11-26 09:05:07 UTC"."""
     if not value:
         return ""
-    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    local = _local(value)
     return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}"
 
 
