@@ -122,21 +122,26 @@ def _list_item_deferred_fields() -> tuple[str, ...]:
 def ticket_list_item_columns(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """``queryset`` (of ``ticket_list``) loading only the columns a list item shows of the
     joined customer, company, team and category; the assignee and the tags are left to
-    ``ticket_list_embeds``, run on the page."""
+    ``ticket_list_embeds``, run on the page (``tickets.api.views.paginated_tickets`` pairs
+    the two)."""
     return queryset.defer(*_list_item_deferred_fields()).prefetch_related(None)
 
 
 def ticket_list_embeds(tickets: list[Ticket]) -> list[Ticket]:
     """Give each ticket of a page its assignee's name (``assignee_name``) and its tag
-    names (``tag_names``), in two flat queries of values: what the list item shows.
+    names (``tag_names``), in two flat queries of values: what the list item shows. Both
+    read within the tickets' workspace only.
 
     Django's prefetch of the same objects (an Agent with its User, Tag instances) cost
     about 5 ms of Python on every 25-row page (bench/run.py); this, about a fifth."""
+    workspace_ids = {ticket.workspace_id for ticket in tickets}
     assignee_ids = {ticket.assignee_id for ticket in tickets if ticket.assignee_id}
     names = (
         {
             pk: Agent.name_from(display_name, user_name, email)
-            for pk, display_name, user_name, email in Agent.objects.filter(pk__in=assignee_ids)
+            for pk, display_name, user_name, email in Agent.objects.filter(
+                workspace_id__in=workspace_ids, pk__in=assignee_ids
+            )
             .order_by()
             .values_list("pk", "display_name", "user__name", "user__email")
         }
@@ -146,7 +151,7 @@ def ticket_list_embeds(tickets: list[Ticket]) -> list[Ticket]:
     tag_names: dict[int, list[str]] = {ticket.pk: [] for ticket in tickets}
     if tickets:
         rows = (
-            TicketTag.objects.filter(ticket_id__in=tag_names)
+            TicketTag.objects.filter(workspace_id__in=workspace_ids, ticket_id__in=tag_names)
             # Tag's own ordering, as ``ticket.tags.all()`` gives them.
             .order_by("tag__name", "tag_id")
             .values_list("ticket_id", "tag__name")

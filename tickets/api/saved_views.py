@@ -25,7 +25,7 @@ from enque.api.viewsets import WorkspaceScopedViewSet
 from tickets import selectors, services
 from tickets.api.filters import DEFAULT_ORDERING, TicketFilterQuery, as_stored_filters
 from tickets.api.serializers import EmbeddedAgentOutput, TicketOutput
-from tickets.api.views import PaginatedActionsMixin, cursor_ordering_for
+from tickets.api.views import PaginatedActionsMixin, cursor_ordering_for, paginated_tickets
 from tickets.models import SavedView
 from workspaces.models import Workspace
 
@@ -168,11 +168,9 @@ class SavedViewViewSet(PaginatedActionsMixin, WorkspaceScopedViewSet):
     @action(detail=True, methods=["get"])
     def tickets(self, request: Request, pk: str) -> Response:
         self._view = self.get_object()
-        return self.paginated(
-            selectors.ticket_list_item_columns(
-                selectors.ticket_filtered(
-                    workspace=self.workspace, agent=self.agent, filters=self._view.filters
-                )
+        return paginated_tickets(
+            self,
+            selectors.ticket_filtered(
+                workspace=self.workspace, agent=self.agent, filters=self._view.filters
             ),
-            embed=selectors.ticket_list_embeds,
         )

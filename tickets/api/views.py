@@ -65,6 +65,16 @@ def cursor_ordering_for(ordering: str) -> tuple[str, str]:
     return (ordering, "-id" if ordering.startswith("-") else "id")
 
 
+def paginated_tickets(view: WorkspaceScopedViewSet, queryset: QuerySet[Ticket]) -> Response:
+    """A page of ``queryset`` (of ``selectors.ticket_list``) as ticket list items: only the
+    columns they show of the joined rows, the assignees' names and the tags loaded onto
+    the page in two queries. The two go together: without the embeds, each row would
+    load its assignee on its own."""
+    return view.paginated(
+        selectors.ticket_list_item_columns(queryset), embed=selectors.ticket_list_embeds
+    )
+
+
 class PaginatedActionsMixin:
     """Lets the extra actions that return a page accept ``cursor`` and ``page_size`` (the
     base allows them on ``list`` only)."""
@@ -162,8 +172,8 @@ class TicketViewSet(PaginatedActionsMixin, WorkspaceScopedViewSet):
 
     def get_workspace_queryset(self, workspace: Workspace) -> QuerySet[Ticket]:
         if self.action == "list":
-            return selectors.ticket_list_item_columns(
-                selectors.ticket_filtered(workspace=workspace, agent=self.agent, filters=self.query)
+            return selectors.ticket_filtered(
+                workspace=workspace, agent=self.agent, filters=self.query
             )
         if self.action == "retrieve":
             return selectors.ticket_detail_list(workspace=workspace)
@@ -206,7 +216,7 @@ class TicketViewSet(PaginatedActionsMixin, WorkspaceScopedViewSet):
     # --- the ticket ----------------------------------------------------------------------
 
     def list(self, request: Request) -> Response:
-        return self.paginated(self.get_queryset(), embed=selectors.ticket_list_embeds)
+        return paginated_tickets(self, self.get_queryset())
 
     @extend_schema(
         summary="Open a ticket",
