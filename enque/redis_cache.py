@@ -26,16 +26,26 @@ _shared_clients_lock = threading.Lock()
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):
+    def __init__(self, servers: list[str], **options: Any) -> None:
+        super().__init__(servers, **options)
+        # Per server: what a process-wide client is shared under (same server, same pool
+        # class and options). Built once per backend, not per cache call.
+        options_key = tuple(
+            sorted((name, repr(value)) for name, value in self._pool_options.items())
+        )
+        self._shared_keys = [
+            (self._pool_class, self._client, server, options_key) for server in servers
+        ]
+
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        server = self._servers[self._get_connection_pool_index(write)]
-        options = tuple(sorted((name, repr(value)) for name, value in self._pool_options.items()))
-        shared_key = (self._pool_class, self._client, server, options)
+        index = self._get_connection_pool_index(write)
+        shared_key = self._shared_keys[index]
         client = _shared_clients.get(shared_key)
         if client is None:
             with _shared_clients_lock:
                 client = _shared_clients.get(shared_key)
                 if client is None:
-                    pool = self._pool_class.from_url(server, **self._pool_options)
+                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
                     client = _shared_clients[shared_key] = self._client(connection_pool=pool)
         return client
 
