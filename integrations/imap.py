@@ -282,7 +282,7 @@ def sync_imap_mailbox(mailbox: MailboxConnection, *, heartbeat: Any = None) -> i
                 mailbox,
                 [(messages[uid], f"{uidvalidity}:{uid}") for uid in batch if uid in messages],
             )
-            stored += sum(not getattr(row, "was_duplicate", False) for row in rows)
+            stored += sum(not row.was_duplicate for row in rows)
             # A UID that vanished between SEARCH and FETCH (expunged) is passed too.
             with transaction.atomic():
                 EmailSyncConfig.objects.filter(pk=config.pk).update(imap_last_uid=batch[-1])

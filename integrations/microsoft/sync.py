@@ -105,7 +105,7 @@ def _sync(
             # The page at once: its raw rows in one go, then its messages processed in one
             # transaction (a savepoint each) with the lookups they share read once.
             rows = ingest_many(mailbox, [(raw, message_id) for message_id, raw in fetched])
-            ingested += sum(not getattr(row, "was_duplicate", False) for row in rows)
+            ingested += sum(not row.was_duplicate for row in rows)
             if not next_link:
                 config.delta_link = delta_link
                 fields = ["delta_link", "updated_at"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 
 from django import template
@@ -40,26 +42,28 @@ def time_left(due: datetime | None) -> str:
 # of the thread's rendering at 50 messages (bench/run.py). These give the same text.
 
 
-def _local(value: datetime) -> datetime:
-    # As the template engine converts a value for a filter that expects local time.
-    return timezone.localtime(value) if timezone.is_aware(value) else value
+def _local_time_filter(format_local: Callable[[datetime], str]) -> Callable[..., str]:
+    """Register ``format_local`` as a filter of a datetime in the current time zone (as the
+    template engine converts it for ``date``); no value is an empty string."""
+
+    @functools.wraps(format_local)
+    def time_filter(value: datetime | None) -> str:
+        if not value:
+            return ""
+        return format_local(timezone.localtime(value) if timezone.is_aware(value) else value)
+
+    return register.filter(time_filter)
 
 
-@register.filter
-def message_time(value: datetime | None) -> str:
-    """``value|date:"M j, H:i"`` in the current time zone: "Nov 26, 09:05"."""
-    if not value:
-        return ""
-    local = _local(value)
+@_local_time_filter
+def message_time(local: datetime) -> str:
+    """``value|date:"M j, H:i"``: "Nov 26, 09:05"."""
     return f"{str(MONTHS_3[local.month]).title()} {local.day}, {local:%H:%M}"
 
 
-@register.filter
-def exact_time(value: datetime | None) -> str:
-    """``value|date:"Y-m-d H:i:s e"`` in the current time zone: "2026-11-26 09:05:07 UTC"."""
-    if not value:
-        return ""
-    local = _local(value)
+@_local_time_filter
+def exact_time(local: datetime) -> str:
+    """``value|date:"Y-m-d H:i:s e"``: "2026-11-26 09:05:07 UTC"."""
     return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}"
 
 
